@@ -1,0 +1,214 @@
+"""The `snn2hw` command line: a thin typer adapter over snn2hw.pipeline (and exporters/profilers)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any, Callable, List, Optional
+
+import typer
+
+from snn2hw.errors import Snn2hwError
+
+app = typer.Typer(
+    name="snn2hw",
+    help="From a trained ANN to a spiking network on (simulated) Loihi: distill, export, profile.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Turn Snn2hwError into one paragraph on stderr and exit code 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Snn2hwError as e:
+            typer.echo(f"Error: {e}", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("Interrupted. The last finished epoch is checkpointed; continue with "
+                       "`snn2hw distill --resume RUN_DIR`.", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+# Options shared by distill and teacher (None = not given, the config file/defaults decide).
+ConfigOpt = typer.Option(None, "--config", "-c", help="YAML config file (see examples/); CLI options override it.")
+SetOpt = typer.Option(None, "--set", help="Override any config key, e.g. --set train.lr=0.01 (repeatable).")
+NameOpt = typer.Option(None, "--name", help="Run folder name under --runs-dir (default: <dataset>-<method>-<time>).")
+RunsDirOpt = typer.Option(None, "--runs-dir", help="Folder that holds run folders (default: runs).")
+DatasetOpt = typer.Option(None, "--dataset", help="digits (embedded, default), cifar10, cifar100.")
+DataRootOpt = typer.Option(None, "--data-root", help="Folder with downloaded datasets (default: data).")
+DownloadOpt = typer.Option(None, "--download/--no-download", help="Let torchvision download a missing dataset (needs network).")
+BatchOpt = typer.Option(None, "--batch-size", help="Training batch size (default: 64).")
+SeedOpt = typer.Option(None, "--seed", help="Random seed for init, shuffling and subsets (default: 0).")
+DeviceOpt = typer.Option(None, "--device", help="auto (CUDA if present), cpu, cuda, cuda:N.")
+TeacherArchOpt = typer.Option(None, "--teacher-arch", help="ANN teacher architecture (default: digits-cnn).")
+TeacherEpochsOpt = typer.Option(None, "--teacher-epochs", help="Epochs to train the teacher (default: 15).")
+ResumeOpt = typer.Option(None, "--resume", help="Continue an interrupted run from its last checkpoint (uses its saved config).")
+
+
+def _resolve(config, assignments, overrides):
+    from snn2hw.config import resolve_config
+
+    return resolve_config(config, overrides, assignments or [])
+
+
+def _check_resume(resume, overrides: dict) -> None:
+    given = [k for k, v in overrides.items() if v is not None and k != "train.device"]
+    if resume is not None and given:
+        from snn2hw.config import CLI_FLAGS
+        from snn2hw.errors import ConfigError
+
+        flags = ", ".join(CLI_FLAGS.get(k, k) for k in given)
+        raise ConfigError(
+            f"--resume continues a run with the config saved in it; drop {flags} (or start a "
+            "new run without --resume)"
+        )
+
+
+def _table(title: str, rows: list[tuple[str, str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title, show_header=False)
+    for k, v in rows:
+        t.add_row(k, v)
+    Console().print(t)
+
+
+def _pct(x: Optional[float]) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+@app.command()
+@user_errors
+def distill(
+    config: Optional[Path] = ConfigOpt,
+    set_: Optional[List[str]] = SetOpt,
+    name: Optional[str] = NameOpt,
+    runs_dir: Optional[str] = RunsDirOpt,
+    dataset: Optional[str] = DatasetOpt,
+    data_root: Optional[str] = DataRootOpt,
+    download: Optional[bool] = DownloadOpt,
+    batch_size: Optional[int] = BatchOpt,
+    teacher: Optional[str] = typer.Option(None, "--teacher", help="Teacher checkpoint (teacher.pt) to use instead of training one."),
+    teacher_arch: Optional[str] = TeacherArchOpt,
+    teacher_epochs: Optional[int] = TeacherEpochsOpt,
+    student_arch: Optional[str] = typer.Option(None, "--student-arch", help="Spiking student architecture (default: digits-snn)."),
+    timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T", help="Time steps per sample (default: 4)."),
+    neuron: Optional[str] = typer.Option(None, "--neuron", help="Neuron preset: tet, idsnn, kdsnn (IF), norse (CUBA) (default: tet)."),
+    method: Optional[str] = typer.Option(None, "--method", help="Distillation method: kd (default), baseline."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Student training epochs (default: 30)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Student learning rate (default: 3e-3)."),
+    seed: Optional[int] = SeedOpt,
+    device: Optional[str] = DeviceOpt,
+    resume: Optional[Path] = ResumeOpt,
+) -> None:
+    """Train a spiking student from an ANN teacher with knowledge distillation.
+
+    With no options: the embedded digits set, a small CNN teacher, a Loihi-ready spiking student,
+    response KD; the run is saved under runs/<name>/.
+    """
+    from snn2hw.pipeline import distill as run_distill
+    from snn2hw.progress import RichReporter
+
+    overrides = {
+        "name": name, "runs_dir": runs_dir, "data.dataset": dataset, "data.data_root": data_root,
+        "data.download": download, "data.batch_size": batch_size, "teacher.path": teacher,
+        "teacher.arch": teacher_arch, "teacher.epochs": teacher_epochs,
+        "student.arch": student_arch, "student.timesteps": timesteps, "student.neuron": neuron,
+        "distill.method": method, "train.epochs": epochs, "train.lr": lr, "train.seed": seed,
+        "train.device": device,
+    }
+    _check_resume(resume, {**overrides, "_config": config, "_set": set_ or None})
+    cfg = _resolve(config, set_, overrides)
+    s = run_distill(cfg, resume=resume, reporter=RichReporter())
+    rows = []
+    if s["teacher"]:
+        rows.append((f"teacher ({s['teacher']['arch']})", _pct(s["teacher"]["test_acc"])))
+    rows += [
+        (f"student ({s['student']['arch']}, T={s['student']['timesteps']})", _pct(s["student"]["test_acc"])),
+        ("method", s["method"]),
+        ("time", f"{s['time_s']:.1f} s on {s['device']}"),
+        ("saved in", s["run_dir"]),
+    ]
+    _table(f"snn2hw distill: {s['dataset']}", rows)
+
+
+@app.command()
+@user_errors
+def teacher(
+    config: Optional[Path] = ConfigOpt,
+    set_: Optional[List[str]] = SetOpt,
+    name: Optional[str] = NameOpt,
+    runs_dir: Optional[str] = RunsDirOpt,
+    dataset: Optional[str] = DatasetOpt,
+    data_root: Optional[str] = DataRootOpt,
+    download: Optional[bool] = DownloadOpt,
+    batch_size: Optional[int] = BatchOpt,
+    arch: Optional[str] = typer.Option(None, "--arch", help="ANN teacher architecture (default: digits-cnn)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (default: 15)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default: 2e-3)."),
+    seed: Optional[int] = SeedOpt,
+    device: Optional[str] = DeviceOpt,
+    resume: Optional[Path] = ResumeOpt,
+) -> None:
+    """Train an ANN teacher alone; use its teacher.pt later with `snn2hw distill --teacher`."""
+    from snn2hw.pipeline import train_teacher
+    from snn2hw.progress import RichReporter
+
+    overrides = {
+        "name": name, "runs_dir": runs_dir, "data.dataset": dataset, "data.data_root": data_root,
+        "data.download": download, "data.batch_size": batch_size, "teacher.arch": arch,
+        "teacher.epochs": epochs, "teacher.lr": lr, "train.seed": seed, "train.device": device,
+    }
+    _check_resume(resume, {**overrides, "_config": config, "_set": set_ or None})
+    cfg = _resolve(config, set_, overrides)
+    s = train_teacher(cfg, resume=resume, reporter=RichReporter())
+    _table(f"snn2hw teacher: {s['dataset']}", [
+        (f"teacher ({s['teacher']['arch']})", _pct(s["teacher"]["test_acc"])),
+        ("time", f"{s['time_s']:.1f} s on {s['device']}"),
+        ("checkpoint", s["teacher"]["checkpoint"]),
+    ])
+
+
+@app.command("eval")
+@user_errors
+def eval_(
+    run_dir: Path = typer.Argument(..., help="A run folder written by `snn2hw distill` or `snn2hw teacher`."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Reload a run's checkpoints and measure their test accuracy again."""
+    from snn2hw.pipeline import evaluate_run
+
+    r = evaluate_run(run_dir, device=device)
+    if json_out:
+        typer.echo(json.dumps(r, indent=2))
+        return
+    rows = [(f"{role} ({r[role]['arch']})", _pct(r[role]["test_acc"]))
+            for role in ("teacher", "student") if role in r]
+    rows.append(("test samples", str(r["test_samples"])))
+    _table(f"snn2hw eval: {r['run_dir']}", rows)
+
+
+# Commands contributed by the other top-level packages (each module has register(app)).
+for _module in ():
+    import importlib
+
+    importlib.import_module(_module).register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""Run configuration: one dataclass per stage, YAML in and out, overrides, validated with errors
+that name the key and the CLI option."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from snn2hw.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "digits"
+    """Dataset name: digits (embedded, no download), cifar10, cifar100."""
+    data_root: str = "data"
+    """Folder that holds downloaded datasets (not used by digits)."""
+    download: bool = False
+    """Let torchvision download missing files (needs network)."""
+    batch_size: int = 64
+    train_subset: Optional[int] = None
+    """Use only this many (seeded random) training samples."""
+    test_subset: Optional[int] = None
+    """Use only this many (seeded random) test samples."""
+    num_workers: int = 0
+    """DataLoader worker processes."""
+
+
+@dataclass
+class TeacherConfig:
+    arch: str = "digits-cnn"
+    """ANN teacher architecture."""
+    path: Optional[str] = None
+    """Load this teacher checkpoint instead of training one."""
+    epochs: int = 15
+    lr: float = 2e-3
+
+
+@dataclass
+class StudentConfig:
+    arch: str = "digits-snn"
+    """Spiking student architecture."""
+    timesteps: int = 4
+    """Time steps T per sample."""
+    neuron: str = "tet"
+    """Neuron preset: tet (LIF leak 0.5, V_th 1), idsnn (leak 0.25, V_th 0.5), kdsnn (IF), norse (CUBA)."""
+    neuron_params: dict = field(default_factory=dict)
+    """Override single neuron fields of the preset, e.g. {leak: 0.9, surrogate: atan}."""
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    lr: float = 3e-3
+    optimizer: Literal["adam", "sgd"] = "adam"
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    scheduler: Literal["cosine", "none"] = "cosine"
+    seed: int = 0
+    device: str = "auto"
+    """auto (CUDA when present), cpu, cuda, cuda:N."""
+
+
+@dataclass
+class DistillConfig:
+    method: str = "kd"
+    """Distillation method: baseline (CE only), kd (response KD)."""
+    tau: float = 4.0
+    """KD temperature."""
+    weight: float = 1.0
+    """Weight of the KD term: L = CE + weight * KD."""
+
+
+@dataclass
+class RunConfig:
+    name: Optional[str] = None
+    """Run folder name under runs_dir (default: <dataset>-<method>-<time>)."""
+    runs_dir: str = "runs"
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+# Which CLI option sets which key, so that error messages can name it.
+CLI_FLAGS: dict[str, str] = {
+    "name": "--name", "runs_dir": "--runs-dir", "data.dataset": "--dataset",
+    "data.data_root": "--data-root", "data.download": "--download",
+    "data.batch_size": "--batch-size", "teacher.path": "--teacher",
+    "teacher.epochs": "--teacher-epochs", "teacher.arch": "--teacher-arch",
+    "student.arch": "--student-arch", "student.timesteps": "--timesteps",
+    "student.neuron": "--neuron", "train.epochs": "--epochs", "train.lr": "--lr",
+    "train.seed": "--seed", "train.device": "--device", "distill.method": "--method",
+}
+
+
+def _where(key: str) -> str:
+    flag = CLI_FLAGS.get(key)
+    return f"option {flag} or key '{key}' in the config file" if flag else f"key '{key}' (--set {key}=...)"
+
+
+def _coerce(key: str, tp: Any, value: Any) -> Any:
+    """Check `value` against annotation `tp`; accept ints for floats; raise ConfigError otherwise."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(key, inner[0], value)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(
+                f"{key} must be one of {', '.join(map(repr, choices))} (got {value!r}); set it with "
+                f"{_where(key)}"
+            )
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif tp is dict or origin is dict:
+        if isinstance(value, dict):
+            return dict(value)
+    elif dataclasses.is_dataclass(tp):
+        if isinstance(value, dict):
+            return _build(tp, value, prefix=f"{key}.")
+    else:  # pragma: no cover - every annotation above is handled
+        return value
+    name = getattr(tp, "__name__", str(tp))
+    raise ConfigError(
+        f"{key} must be of type {name} (got {value!r}, a {type(value).__name__}); fix "
+        f"{_where(key)}"
+    )
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {prefix + unknown[0]!r}; valid keys in "
+            f"{prefix.rstrip('.') or 'the top level'} are: {', '.join(sorted(fields))}"
+        )
+    kwargs = {k: _coerce(prefix + k, hints[k], v) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> RunConfig:
+    """Build and validate a RunConfig from a nested dict (YAML)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config file must hold a mapping of keys at its top level, not {type(data).__name__}")
+    cfg = _build(RunConfig, data)
+    validate(cfg)
+    return cfg
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist (option --config)")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {p} is not valid YAML: {e}".replace("\n", " ")) from None
+    return data
+
+
+def set_key(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set data['a']['b'] = value for dotted = 'a.b', creating levels as needed."""
+    parts = dotted.split(".")
+    node = data
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"cannot set {dotted}: {p} is not a section")
+    node[parts[-1]] = value
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """'train.lr=0.01' -> ('train.lr', 0.01), the value parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects KEY=VALUE, e.g. --set train.lr=0.01 (got {text!r})")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw)
+
+
+def resolve_config(
+    path: str | Path | None, overrides: dict[str, Any], assignments: list[str] = ()
+) -> RunConfig:
+    """Defaults <- YAML file <- --set assignments <- explicit CLI options (None = not given)."""
+    data: dict[str, Any] = load_yaml(path) if path else {}
+    for text in assignments:
+        set_key(data, *parse_assignment(text))
+    for key, value in overrides.items():
+        if value is not None:
+            set_key(data, key, value)
+    return config_from_dict(data)
+
+
+def validate(cfg: RunConfig) -> None:
+    """Cross-field and range checks; messages name the option to change."""
+    positive = {
+        "data.batch_size": cfg.data.batch_size, "train.epochs": cfg.train.epochs,
+        "teacher.epochs": cfg.teacher.epochs, "student.timesteps": cfg.student.timesteps,
+    }
+    for key, v in positive.items():
+        if v < 1:
+            raise ConfigError(f"{key} must be a positive integer (got {v}); set it with {_where(key)}")
+    for key, v in {"train.lr": cfg.train.lr, "teacher.lr": cfg.teacher.lr, "distill.tau": cfg.distill.tau}.items():
+        if v <= 0:
+            raise ConfigError(f"{key} must be > 0 (got {v}); set it with {_where(key)}")
+    for key in ("data.train_subset", "data.test_subset"):
+        v = getattr(cfg.data, key.split(".")[1])
+        if v is not None and v < 1:
+            raise ConfigError(f"{key} must be a positive integer or null (got {v})")

@@ -1,0 +1,59 @@
+"""Architecture registry: a name -> builder map, and ModelSpec, the record that rebuilds a model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from torch import nn
+
+from snn2hw.errors import CheckpointError, ConfigError
+from snn2hw.models.digits import DigitsCNN, digits_snn
+from snn2hw.neurons import NeuronSpec
+
+STUDENTS: dict[str, Callable[..., nn.Module]] = {"digits-snn": digits_snn}
+TEACHERS: dict[str, Callable[..., nn.Module]] = {"digits-cnn": DigitsCNN}
+
+
+@dataclass
+class ModelSpec:
+    """Everything needed to rebuild a model from a state dict (saved inside checkpoints)."""
+
+    role: str  # "student" or "teacher"
+    arch: str
+    in_shape: tuple[int, ...]
+    num_classes: int
+    timesteps: int = 1
+    neuron: NeuronSpec = field(default_factory=NeuronSpec)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["in_shape"] = list(self.in_shape)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelSpec":
+        try:
+            return cls(
+                role=d["role"], arch=d["arch"], in_shape=tuple(d["in_shape"]),
+                num_classes=int(d["num_classes"]), timesteps=int(d.get("timesteps", 1)),
+                neuron=NeuronSpec(**d.get("neuron", {})),
+            )
+        except (KeyError, TypeError) as e:
+            raise CheckpointError(
+                f"the checkpoint's model record is incomplete or of an older format ({e}); "
+                "re-create the checkpoint with this version of snn2hw"
+            ) from None
+
+
+def build_model(spec: ModelSpec) -> nn.Module:
+    """Instantiate the architecture named in spec (student: spiking, teacher: ANN)."""
+    table = STUDENTS if spec.role == "student" else TEACHERS
+    if spec.arch not in table:
+        raise ConfigError(
+            f"unknown {spec.role} architecture {spec.arch!r}; choose one of "
+            f"{', '.join(sorted(table))} (option --{spec.role}-arch)"
+        )
+    if spec.role == "student":
+        return table[spec.arch](spec.in_shape, spec.num_classes, spec.timesteps, spec.neuron)
+    return table[spec.arch](spec.in_shape, spec.num_classes)

@@ -1,0 +1,206 @@
+"""The jobs behind the CLI: train a teacher, distill a student, evaluate a run."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from snn2hw.config import RunConfig, config_from_dict, load_yaml
+from snn2hw.data import DatasetBundle, load_dataset
+from snn2hw.distill import StepOutputs, build_method
+from snn2hw.errors import CheckpointError, ConfigError
+from snn2hw.models import ModelSpec, build_model
+from snn2hw.neurons import PRESETS, NeuronSpec
+from snn2hw.progress import Reporter
+from snn2hw.runs import RunDir, atomic_write_text, load_checkpoint, new_run_name, open_run, save_checkpoint
+from snn2hw.train import Phase, evaluate, fit, make_loaders, resolve_device
+
+
+def neuron_spec(cfg: RunConfig) -> NeuronSpec:
+    """The student's neuron: a preset with single fields overridden."""
+    name = cfg.student.neuron
+    if name not in PRESETS:
+        raise ConfigError(
+            f"unknown neuron preset {name!r}; choose one of {', '.join(PRESETS)} (option --neuron)"
+        )
+    fields = {f.name for f in dataclasses.fields(NeuronSpec)}
+    bad = sorted(set(cfg.student.neuron_params) - fields)
+    if bad:
+        raise ConfigError(
+            f"unknown neuron parameter {bad[0]!r} in student.neuron_params; valid: {', '.join(sorted(fields))}"
+        )
+    spec = dataclasses.replace(PRESETS[name], **cfg.student.neuron_params)
+    from snn2hw.neurons.surrogates import SURROGATE_GRADS
+
+    if spec.surrogate not in SURROGATE_GRADS:
+        raise ConfigError(
+            f"unknown surrogate {spec.surrogate!r}; choose one of {', '.join(SURROGATE_GRADS)}"
+        )
+    return spec
+
+
+def load_data(cfg: RunConfig) -> DatasetBundle:
+    bundle = load_dataset(cfg.data.dataset, cfg.data.data_root, cfg.data.download)
+    return bundle.limited(cfg.data.train_subset, cfg.data.test_subset, cfg.train.seed)
+
+
+def load_model(path: str | Path, role: str, bundle: DatasetBundle | None = None) -> tuple[nn.Module, ModelSpec, dict]:
+    """Rebuild a model from a checkpoint; check its role and that it fits the dataset."""
+    ck = load_checkpoint(path)
+    spec = ModelSpec.from_dict(ck["model"])
+    if spec.role != role:
+        raise CheckpointError(f"{path} holds a {spec.role}, but a {role} is needed here")
+    if bundle is not None and (tuple(spec.in_shape) != tuple(bundle.in_shape)
+                               or spec.num_classes != bundle.num_classes):
+        raise CheckpointError(
+            f"the {role} in {path} was built for inputs {tuple(spec.in_shape)} and "
+            f"{spec.num_classes} classes, but dataset {bundle.name} has inputs "
+            f"{tuple(bundle.in_shape)} and {bundle.num_classes} classes; use a {role} trained on "
+            f"{bundle.name}"
+        )
+    model = build_model(spec)
+    try:
+        model.load_state_dict(ck["state_dict"])
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"the weights in {path} do not fit architecture {spec.arch} ({str(e).splitlines()[0]})"
+        ) from None
+    return model, spec, ck
+
+
+def _start_run(cfg: RunConfig, prefix: str, resume: str | Path | None) -> tuple[RunConfig, RunDir]:
+    if resume is not None:
+        run = open_run(resume)
+        cfg = config_from_dict(load_yaml(run.config_path))
+        return cfg, run
+    name = cfg.name or new_run_name(prefix)
+    run = RunDir(Path(cfg.runs_dir) / name)
+    if run.config_path.exists():
+        raise ConfigError(
+            f"run directory {run.path} already exists; choose another --name, or continue it with "
+            f"--resume {run.path}"
+        )
+    run.path.mkdir(parents=True, exist_ok=True)
+    cfg = dataclasses.replace(cfg, name=name)
+    atomic_write_text(run.config_path, cfg.to_yaml())
+    return cfg, run
+
+
+def _teacher_phase(cfg: RunConfig, bundle: DatasetBundle, run: RunDir, device, reporter) -> tuple[nn.Module, dict]:
+    """Load the teacher given with --teacher (copied into the run) or train one (resumable)."""
+    if cfg.teacher.path:
+        teacher, spec, ck = load_model(cfg.teacher.path, "teacher", bundle)
+        if not run.teacher_ckpt.exists():
+            save_checkpoint(run.teacher_ckpt, {**ck, "source": str(cfg.teacher.path)})
+        teacher.to(device)
+        _, test_loader = make_loaders(bundle.train, bundle.test, cfg.data.batch_size, 0,
+                                      torch.Generator(), pin=False)
+        return teacher, {"test_acc": evaluate(teacher, test_loader, device), "source": str(cfg.teacher.path)}
+    torch.manual_seed(cfg.train.seed)
+    spec = ModelSpec("teacher", cfg.teacher.arch, bundle.in_shape, bundle.num_classes)
+    teacher = build_model(spec)
+
+    def step(x, y):
+        logits = teacher(x)
+        loss = F.cross_entropy(logits, y)
+        return {"loss": loss}, logits
+
+    last = fit(
+        Phase("teacher", teacher, spec, step, cfg.teacher.epochs, cfg.teacher.lr), bundle.train,
+        bundle.test, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers,
+        cfg=cfg.train, seed=cfg.train.seed, run=run, ckpt_path=run.teacher_ckpt, device=device,
+        reporter=reporter,
+    )
+    return teacher, {"test_acc": last.get("test_acc"), "source": "trained"}
+
+
+def train_teacher(cfg: RunConfig, *, resume: str | Path | None = None,
+                  reporter: Reporter | None = None) -> dict[str, Any]:
+    """Train an ANN teacher alone into <runs_dir>/<name>/teacher.pt."""
+    reporter = reporter or Reporter()
+    cfg, run = _start_run(cfg, f"{cfg.data.dataset}-teacher", resume)
+    device = resolve_device(cfg.train.device)
+    bundle = load_data(cfg)
+    t0 = time.perf_counter()
+    _, info = _teacher_phase(dataclasses.replace(cfg, teacher=dataclasses.replace(cfg.teacher, path=None)),
+                             bundle, run, device, reporter)
+    summary = {"run_dir": str(run.path), "dataset": bundle.name,
+               "teacher": {"arch": cfg.teacher.arch, **info, "checkpoint": str(run.teacher_ckpt)},
+               "time_s": time.perf_counter() - t0, "device": str(device)}
+    run.write_summary(summary)
+    return summary
+
+
+def distill(cfg: RunConfig, *, resume: str | Path | None = None,
+            reporter: Reporter | None = None) -> dict[str, Any]:
+    """Teacher (trained or loaded) -> spiking student trained with the configured method."""
+    reporter = reporter or Reporter()
+    cfg, run = _start_run(cfg, f"{cfg.data.dataset}-{cfg.distill.method}", resume)
+    device = resolve_device(cfg.train.device)
+    bundle = load_data(cfg)
+    method = build_method(cfg.distill)
+    nspec = neuron_spec(cfg)
+    t0 = time.perf_counter()
+
+    teacher, tinfo = (None, {})
+    if method.needs_teacher:
+        teacher, tinfo = _teacher_phase(cfg, bundle, run, device, reporter)
+        teacher.eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+
+    torch.manual_seed(cfg.train.seed + 1)
+    sspec = ModelSpec("student", cfg.student.arch, bundle.in_shape, bundle.num_classes,
+                      cfg.student.timesteps, nspec)
+    student = build_model(sspec)
+
+    def step(x, y):
+        logits = student(x)
+        t_logits = None
+        if teacher is not None:
+            with torch.no_grad():
+                t_logits = teacher(x)
+        terms = method(StepOutputs(targets=y, student_logits=logits, teacher_logits=t_logits))
+        return terms, logits
+
+    last = fit(
+        Phase("student", student, sspec, step, cfg.train.epochs, cfg.train.lr, extra=method),
+        bundle.train, bundle.test, batch_size=cfg.data.batch_size,
+        num_workers=cfg.data.num_workers, cfg=cfg.train, seed=cfg.train.seed + 1, run=run,
+        ckpt_path=run.student_ckpt, device=device, reporter=reporter,
+    )
+    summary = {
+        "run_dir": str(run.path), "dataset": bundle.name, "method": cfg.distill.method,
+        "teacher": {"arch": cfg.teacher.arch, **tinfo} if teacher is not None else None,
+        "student": {"arch": cfg.student.arch, "timesteps": cfg.student.timesteps,
+                    "neuron": nspec.to_dict(), "test_acc": last.get("test_acc"),
+                    "checkpoint": str(run.student_ckpt)},
+        "epochs": cfg.train.epochs, "time_s": time.perf_counter() - t0, "device": str(device),
+    }
+    run.write_summary(summary)
+    return summary
+
+
+def evaluate_run(run_dir: str | Path, *, device: str = "auto") -> dict[str, Any]:
+    """Reload a run's models and data split and measure test accuracy again."""
+    run = open_run(run_dir)
+    cfg = config_from_dict(load_yaml(run.config_path))
+    dev = resolve_device(device)
+    bundle = load_data(cfg)
+    _, test_loader = make_loaders(bundle.train, bundle.test, cfg.data.batch_size, 0,
+                                  torch.Generator(), pin=False)
+    out: dict[str, Any] = {"run_dir": str(run.path), "dataset": bundle.name,
+                           "test_samples": len(bundle.test)}
+    for role, path in (("teacher", run.teacher_ckpt), ("student", run.student_ckpt)):
+        if path.exists():
+            model, spec, _ = load_model(path, role, bundle)
+            out[role] = {"arch": spec.arch, "test_acc": evaluate(model.to(dev), test_loader, dev)}
+    if "student" not in out and "teacher" not in out:
+        raise CheckpointError(f"{run.path} holds no teacher.pt or student.pt to evaluate")
+    return out

@@ -1,0 +1,60 @@
+"""Progress reporting: the library calls a Reporter; the CLI supplies one that draws rich bars."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+
+
+class Reporter:
+    """Silent by default (library and tests); subclasses draw bars and print epoch lines."""
+
+    def iterate(self, items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+        yield from items
+
+    def epoch(self, record: dict[str, Any]) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass
+
+
+class RichReporter(Reporter):
+    """Transient per-epoch progress bar (batches, running loss) and one line per finished epoch."""
+
+    def __init__(self, console=None) -> None:
+        from rich.console import Console
+
+        self.console = console or Console(stderr=True)
+
+    def iterate(self, items, description, total=None):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        with Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+            console=self.console, transient=True,
+        ) as bar:
+            task = bar.add_task(description, total=total, info="")
+            for item in items:
+                yield item
+                bar.update(task, advance=1, info=getattr(self, "_info", ""))
+
+    def set_info(self, info: str) -> None:
+        self._info = info
+
+    def epoch(self, record):
+        terms = "  ".join(
+            f"{k} {v:.4f}" for k, v in record.items()
+            if k.startswith("loss") or k in ("ce", "kd") or k.endswith("_loss")
+        )
+        self.console.print(
+            f"{record['phase']:>7} epoch {record['epoch']:>3}/{record['epochs']}  {terms}  "
+            f"train acc {100 * record['train_acc']:.2f}%  test acc {100 * record['test_acc']:.2f}%  "
+            f"({record['time_s']:.1f} s)"
+        )
+
+    def message(self, text):
+        self.console.print(text)

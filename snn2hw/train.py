@@ -1,0 +1,154 @@
+"""The training loop shared by teacher and student phases: epochs, checkpoints, resume, metrics."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from snn2hw.config import TrainConfig
+from snn2hw.models import ModelSpec
+from snn2hw.progress import Reporter
+from snn2hw.runs import RunDir, load_checkpoint, save_checkpoint
+
+# (x, y) -> ({"loss": total, named terms...}, logits)
+StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[dict[str, torch.Tensor], torch.Tensor]]
+
+
+@dataclass
+class Phase:
+    """One model being trained: teacher (CE) or student (distillation method)."""
+
+    name: str
+    model: nn.Module
+    spec: ModelSpec
+    step: StepFn
+    epochs: int
+    lr: float
+    extra: nn.Module | None = None
+    """Trainable parts outside the model (e.g. a method's connectors); optimised and saved too."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> float:
+    """Top-1 accuracy of model on loader, in eval mode."""
+    model.eval()
+    correct = total = 0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        correct += (model(x).argmax(-1) == y).sum().item()
+        total += y.numel()
+    return correct / max(total, 1)
+
+
+def make_loaders(train: Dataset, test: Dataset, batch_size: int, num_workers: int,
+                 generator: torch.Generator, pin: bool) -> tuple[DataLoader, DataLoader]:
+    tr = DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator,
+                    num_workers=num_workers, pin_memory=pin, persistent_workers=num_workers > 0)
+    te = DataLoader(test, batch_size=max(batch_size, 256), shuffle=False,
+                    num_workers=num_workers, pin_memory=pin)
+    return tr, te
+
+
+def _optimizer(params, cfg: TrainConfig, lr: float) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
+
+
+def fit(
+    phase: Phase,
+    train_set: Dataset,
+    test_set: Dataset,
+    *,
+    batch_size: int,
+    num_workers: int,
+    cfg: TrainConfig,
+    seed: int,
+    run: RunDir,
+    ckpt_path: Path,
+    device: torch.device,
+    reporter: Reporter,
+) -> dict:
+    """Train phase.model for phase.epochs, resuming from ckpt_path when it holds an unfinished run.
+
+    After every epoch: one metrics line, then an atomic checkpoint with model, optimizer,
+    scheduler and RNG states, so a killed run continues exactly where its last epoch ended.
+    Returns the last epoch's metrics record.
+    """
+    model = phase.model.to(device)
+    extra = phase.extra.to(device) if phase.extra is not None else None
+    params = list(model.parameters()) + (list(extra.parameters()) if extra is not None else [])
+    opt = _optimizer(params, cfg, phase.lr)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(phase.epochs, 1))
+             if cfg.scheduler == "cosine" else None)
+    gen = torch.Generator().manual_seed(seed)
+    start, last = 1, {}
+    if ckpt_path.exists():
+        ck = load_checkpoint(ckpt_path)
+        model.load_state_dict(ck["state_dict"])
+        if extra is not None and ck.get("extra_state"):
+            extra.load_state_dict(ck["extra_state"])
+        last = ck.get("metrics", {})
+        if ck.get("complete"):
+            return last
+        opt.load_state_dict(ck["optimizer"])
+        if sched is not None and ck.get("scheduler"):
+            sched.load_state_dict(ck["scheduler"])
+        gen.set_state(ck["rng"]["loader"])
+        torch.set_rng_state(ck["rng"]["torch"])
+        start = ck["epoch"] + 1
+        run.truncate_metrics(phase.name, ck["epoch"])
+        reporter.message(f"resuming {phase.name} from epoch {ck['epoch']} ({ckpt_path})")
+
+    train_loader, test_loader = make_loaders(train_set, test_set, batch_size, num_workers, gen,
+                                             pin=device.type == "cuda")
+    for epoch in range(start, phase.epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        if extra is not None:
+            extra.train()
+        sums: dict[str, float] = {}
+        correct = seen = 0
+        for x, y in reporter.iterate(train_loader, f"{phase.name} {epoch}/{phase.epochs}",
+                                     total=len(train_loader)):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            terms, logits = phase.step(x, y)
+            opt.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            opt.step()
+            n = y.numel()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v.detach().item() * n
+            correct += (logits.detach().argmax(-1) == y).sum().item()
+            seen += n
+        if sched is not None:
+            sched.step()
+        test_acc = evaluate(model, test_loader, device)
+        last = {
+            "phase": phase.name, "epoch": epoch, "epochs": phase.epochs,
+            **{("train_loss" if k == "loss" else k): v / seen for k, v in sums.items()},
+            "train_acc": correct / seen, "test_acc": test_acc,
+            "lr": opt.param_groups[0]["lr"], "time_s": time.perf_counter() - t0,
+        }
+        run.log_metrics(last)
+        reporter.epoch(last)
+        save_checkpoint(ckpt_path, {
+            "model": phase.spec.to_dict(), "state_dict": model.state_dict(),
+            "extra_state": extra.state_dict() if extra is not None else {},
+            "epoch": epoch, "complete": epoch == phase.epochs, "metrics": last,
+            "optimizer": opt.state_dict(), "scheduler": sched.state_dict() if sched else {},
+            "rng": {"torch": torch.get_rng_state(), "loader": gen.get_state()},
+        })
+    return last
