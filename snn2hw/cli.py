@@ -73,14 +73,18 @@ def _check_resume(resume, overrides: dict) -> None:
         )
 
 
-def _table(title: str, rows: list[tuple[str, str]]) -> None:
+def _table(title: str, rows: list[tuple[str, str]], saved: str | None = None) -> None:
+    """A two-column result table; the run folder goes on its own unwrapped line (copy-pasteable)."""
     from rich.console import Console
     from rich.table import Table
 
     t = Table(title=title, show_header=False)
     for k, v in rows:
         t.add_row(k, v)
-    Console().print(t)
+    console = Console()
+    console.print(t)
+    if saved:
+        console.print(f"saved in {saved}", soft_wrap=True, highlight=False)
 
 
 def _pct(x: Optional[float]) -> str:
@@ -137,9 +141,8 @@ def distill(
         (f"student ({s['student']['arch']}, T={s['student']['timesteps']})", _pct(s["student"]["test_acc"])),
         ("method", s["method"]),
         ("time", f"{s['time_s']:.1f} s on {s['device']}"),
-        ("saved in", s["run_dir"]),
     ]
-    _table(f"snn2hw distill: {s['dataset']}", rows)
+    _table(f"snn2hw distill: {s['dataset']}", rows, saved=s["run_dir"])
 
 
 @app.command()
@@ -175,8 +178,7 @@ def teacher(
     _table(f"snn2hw teacher: {s['dataset']}", [
         (f"teacher ({s['teacher']['arch']})", _pct(s["teacher"]["test_acc"])),
         ("time", f"{s['time_s']:.1f} s on {s['device']}"),
-        ("checkpoint", s["teacher"]["checkpoint"]),
-    ])
+    ], saved=s["teacher"]["checkpoint"])
 
 
 @app.command("eval")
@@ -196,7 +198,7 @@ def eval_(
     rows = [(f"{role} ({r[role]['arch']})", _pct(r[role]["test_acc"]))
             for role in ("teacher", "student") if role in r]
     rows.append(("test samples", str(r["test_samples"])))
-    _table(f"snn2hw eval: {r['run_dir']}", rows)
+    _table(f"snn2hw eval: {r['dataset']}", rows, saved=r["run_dir"])
 
 
 # Commands contributed by the other top-level packages (each module has register(app)).

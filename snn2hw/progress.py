@@ -46,14 +46,13 @@ class RichReporter(Reporter):
         self._info = info
 
     def epoch(self, record):
-        terms = "  ".join(
-            f"{k} {v:.4f}" for k, v in record.items()
-            if k.startswith("loss") or k in ("ce", "kd") or k.endswith("_loss")
-        )
+        skip = {"phase", "epoch", "epochs", "train_loss", "train_acc", "test_acc", "lr", "time_s"}
+        terms = " ".join(f"{k} {v:.3f}" for k, v in record.items() if k not in skip)
         self.console.print(
-            f"{record['phase']:>7} epoch {record['epoch']:>3}/{record['epochs']}  {terms}  "
-            f"train acc {100 * record['train_acc']:.2f}%  test acc {100 * record['test_acc']:.2f}%  "
-            f"({record['time_s']:.1f} s)"
+            f"{record['phase']} {record['epoch']}/{record['epochs']} "
+            f"loss {record['train_loss']:.3f}{f' ({terms})' if terms else ''} "
+            f"acc {100 * record['train_acc']:.1f}%/{100 * record['test_acc']:.1f}% "
+            f"{record['time_s']:.1f}s", highlight=False,
         )
 
     def message(self, text):
