@@ -13,6 +13,9 @@ class Reporter:
     def iterate(self, items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
         yield from items
 
+    def update(self, info: str) -> None:
+        """Live text beside the current bar (e.g. running loss)."""
+
     def epoch(self, record: dict[str, Any]) -> None:
         pass
 
@@ -37,12 +40,13 @@ class RichReporter(Reporter):
             TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
             console=self.console, transient=True,
         ) as bar:
+            self._info = ""
             task = bar.add_task(description, total=total, info="")
             for item in items:
                 yield item
                 bar.update(task, advance=1, info=getattr(self, "_info", ""))
 
-    def set_info(self, info: str) -> None:
+    def update(self, info: str) -> None:
         self._info = info
 
     def epoch(self, record):

@@ -133,6 +133,7 @@ def fit(
                 sums[k] = sums.get(k, 0.0) + v.detach().item() * n
             correct += (logits.detach().argmax(-1) == y).sum().item()
             seen += n
+            reporter.update(f"loss {sums['loss'] / seen:.3f} acc {100 * correct / seen:.1f}%")
         if sched is not None:
             sched.step()
         test_acc = evaluate(model, test_loader, device)
