@@ -1,5 +1,6 @@
 """Spiking neurons: pure step functions, surrogates, and thin multi-step modules."""
 
-from snn2hw.neurons.layers import PRESETS, NeuronSpec, SpikingNeuron, TimeFolded
+from snn2hw.neurons.layers import (BACKENDS, PRESETS, NeuronSpec, SpikingNeuron, TimeFolded,
+                                   set_backend)
 
-__all__ = ["PRESETS", "NeuronSpec", "SpikingNeuron", "TimeFolded"]
+__all__ = ["BACKENDS", "PRESETS", "NeuronSpec", "SpikingNeuron", "TimeFolded", "set_backend"]

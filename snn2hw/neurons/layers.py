@@ -60,16 +60,30 @@ PRESETS: dict[str, NeuronSpec] = {
 }
 
 
+Backend = Literal["auto", "fused", "reference"]
+BACKENDS: tuple[str, ...] = ("auto", "fused", "reference")
+
+
 class SpikingNeuron(nn.Module):
     """Runs one neuron type over time: input currents [T, B, ...] -> spikes [T, B, ...].
 
-    State starts at zero for every forward call (one sample sequence per call).
+    State starts at zero for every forward call (one sample sequence per call). backend:
+    "reference" steps functional.lif_step under autograd; "fused" runs neurons.fused (same spikes,
+    same gradients, one autograd node); "auto" takes fused where it exists (lif, if).
     """
 
-    def __init__(self, spec: NeuronSpec) -> None:
+    def __init__(self, spec: NeuronSpec, backend: Backend = "auto") -> None:
         super().__init__()
         self.spec = spec
+        self.backend = backend
         self._spike = spike_fn(spec.surrogate, spec.surrogate_width)
+
+    @property
+    def resolved_backend(self) -> str:
+        """The path forward() takes: 'fused' or 'reference'."""
+        if self.backend == "reference" or self.spec.kind == "cuba":
+            return "reference"
+        return "fused"
 
     def extra_repr(self) -> str:
         s = self.spec
@@ -77,6 +91,10 @@ class SpikingNeuron(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = self.spec
+        if self.resolved_backend == "fused":
+            from snn2hw.neurons.fused import multistep_lif
+
+            return multistep_lif(x, s)
         zero = torch.zeros_like(x[0])
         out = []
         if s.kind == "cuba":
@@ -110,3 +128,17 @@ class TimeFolded(nn.Module):
         t, b = x.shape[:2]
         y = self.layer(x.flatten(0, 1))
         return y.reshape(t, b, *y.shape[1:])
+
+
+def set_backend(model: nn.Module, backend: str) -> nn.Module:
+    """Select the neuron implementation of every SpikingNeuron in model (auto, fused, reference)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown neuron backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "fused":
+        kinds = {m.spec.kind for m in model.modules() if isinstance(m, SpikingNeuron)}
+        if "cuba" in kinds:
+            raise ValueError("the fused backend covers lif and if neurons; this model has cuba neurons")
+    for m in model.modules():
+        if isinstance(m, SpikingNeuron):
+            m.backend = backend  # type: ignore[assignment]
+    return model
