@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from snn2hw import distributed
 from snn2hw.config import RunConfig, config_from_dict, load_yaml
 from snn2hw.data import DatasetBundle, load_dataset
 from snn2hw.distill import StepOutputs, build_method
@@ -75,10 +76,33 @@ def load_model(path: str | Path, role: str, bundle: DatasetBundle | None = None)
 
 
 def _start_run(cfg: RunConfig, prefix: str, resume: str | Path | None) -> tuple[RunConfig, RunDir]:
+    """Create (or reopen, with resume) the run folder; under torchrun rank 0 creates it."""
+    info = distributed.init_from_env(cfg.train.device)
+    if cfg.data.batch_size % info.world:
+        raise ConfigError(
+            f"data.batch_size {cfg.data.batch_size} is the global batch and must divide evenly over "
+            f"{info.world} processes; change --batch-size or --nproc-per-node"
+        )
+    if info.active and resume is None:
+        cfg = dataclasses.replace(cfg, name=distributed.broadcast_object(cfg.name or new_run_name(prefix)))
+        error = None
+        if info.is_main:
+            try:
+                _create_run(cfg, prefix)
+            except ConfigError as e:
+                error = str(e)
+        error = distributed.broadcast_object(error)
+        if error:
+            raise ConfigError(error)
+        return cfg, open_run(Path(cfg.runs_dir) / cfg.name)
     if resume is not None:
         run = open_run(resume)
         cfg = config_from_dict(load_yaml(run.config_path))
         return cfg, run
+    return _create_run(cfg, prefix)
+
+
+def _create_run(cfg: RunConfig, prefix: str) -> tuple[RunConfig, RunDir]:
     name = cfg.name or new_run_name(prefix)
     run = RunDir(Path(cfg.runs_dir) / name)
     if run.config_path.exists():
@@ -96,18 +120,17 @@ def _teacher_phase(cfg: RunConfig, bundle: DatasetBundle, run: RunDir, device, r
     """Load the teacher given with --teacher (copied into the run) or train one (resumable)."""
     if cfg.teacher.path:
         teacher, spec, ck = load_model(cfg.teacher.path, "teacher", bundle)
-        if not run.teacher_ckpt.exists():
+        if distributed.current().is_main and not run.teacher_ckpt.exists():
             save_checkpoint(run.teacher_ckpt, {**ck, "source": str(cfg.teacher.path)})
         teacher.to(device)
-        _, test_loader = make_loaders(bundle.train, bundle.test, cfg.data.batch_size, 0,
-                                      torch.Generator(), pin=False)
+        _, test_loader = make_loaders(bundle.train, bundle.test, cfg.data.batch_size, 0, 0, pin=False)
         return teacher, {"test_acc": evaluate(teacher, test_loader, device), "source": str(cfg.teacher.path)}
     torch.manual_seed(cfg.train.seed)
     spec = ModelSpec("teacher", cfg.teacher.arch, bundle.in_shape, bundle.num_classes)
     teacher = build_model(spec)
 
-    def step(x, y):
-        logits = teacher(x)
+    def step(net, x, y):
+        logits = net(x)
         loss = F.cross_entropy(logits, y)
         return {"loss": loss}, logits
 
@@ -123,9 +146,9 @@ def _teacher_phase(cfg: RunConfig, bundle: DatasetBundle, run: RunDir, device, r
 def train_teacher(cfg: RunConfig, *, resume: str | Path | None = None,
                   reporter: Reporter | None = None) -> dict[str, Any]:
     """Train an ANN teacher alone into <runs_dir>/<name>/teacher.pt."""
-    reporter = reporter or Reporter()
     cfg, run = _start_run(cfg, f"{cfg.data.dataset}-teacher", resume)
     device = resolve_device(cfg.train.device)
+    reporter = reporter if reporter is not None and distributed.current().is_main else Reporter()
     bundle = load_data(cfg)
     t0 = time.perf_counter()
     _, info = _teacher_phase(dataclasses.replace(cfg, teacher=dataclasses.replace(cfg.teacher, path=None)),
@@ -133,16 +156,17 @@ def train_teacher(cfg: RunConfig, *, resume: str | Path | None = None,
     summary = {"run_dir": str(run.path), "dataset": bundle.name,
                "teacher": {"arch": cfg.teacher.arch, **info, "checkpoint": str(run.teacher_ckpt)},
                "time_s": time.perf_counter() - t0, "device": str(device)}
-    run.write_summary(summary)
+    if distributed.current().is_main:
+        run.write_summary(summary)
     return summary
 
 
 def distill(cfg: RunConfig, *, resume: str | Path | None = None,
             reporter: Reporter | None = None) -> dict[str, Any]:
     """Teacher (trained or loaded) -> spiking student trained with the configured method."""
-    reporter = reporter or Reporter()
     cfg, run = _start_run(cfg, f"{cfg.data.dataset}-{cfg.distill.method}", resume)
     device = resolve_device(cfg.train.device)
+    reporter = reporter if reporter is not None and distributed.current().is_main else Reporter()
     bundle = load_data(cfg)
     method = build_method(cfg.distill)
     nspec = neuron_spec(cfg)
@@ -160,8 +184,8 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
                       cfg.student.timesteps, nspec)
     student = build_model(sspec)
 
-    def step(x, y):
-        logits = student(x)
+    def step(net, x, y):
+        logits = net(x)
         t_logits = None
         if teacher is not None:
             with torch.no_grad():
@@ -183,7 +207,8 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
                     "checkpoint": str(run.student_ckpt)},
         "epochs": cfg.train.epochs, "time_s": time.perf_counter() - t0, "device": str(device),
     }
-    run.write_summary(summary)
+    if distributed.current().is_main:
+        run.write_summary(summary)
     return summary
 
 
@@ -193,8 +218,7 @@ def evaluate_run(run_dir: str | Path, *, device: str = "auto") -> dict[str, Any]
     cfg = config_from_dict(load_yaml(run.config_path))
     dev = resolve_device(device)
     bundle = load_data(cfg)
-    _, test_loader = make_loaders(bundle.train, bundle.test, cfg.data.batch_size, 0,
-                                  torch.Generator(), pin=False)
+    _, test_loader = make_loaders(bundle.train, bundle.test, cfg.data.batch_size, 0, 0, pin=False)
     out: dict[str, Any] = {"run_dir": str(run.path), "dataset": bundle.name,
                            "test_samples": len(bundle.test)}
     for role, path in (("teacher", run.teacher_ckpt), ("student", run.student_ckpt)):

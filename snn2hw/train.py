@@ -9,15 +9,18 @@ from typing import Callable
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from snn2hw import distributed
 from snn2hw.config import TrainConfig
 from snn2hw.models import ModelSpec
 from snn2hw.progress import Reporter
 from snn2hw.runs import RunDir, load_checkpoint, save_checkpoint
 
-# (x, y) -> ({"loss": total, named terms...}, logits)
-StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[dict[str, torch.Tensor], torch.Tensor]]
+# (net, x, y) -> ({"loss": total, named terms...}, logits); net is the model to call (the model
+# itself, or its DistributedDataParallel wrapper under torchrun, so gradients are synchronised).
+StepFn = Callable[[nn.Module, torch.Tensor, torch.Tensor],
+                  tuple[dict[str, torch.Tensor], torch.Tensor]]
 
 
 @dataclass
@@ -35,8 +38,11 @@ class Phase:
 
 
 def resolve_device(name: str) -> torch.device:
+    """auto -> CUDA when present; under torchrun each process takes cuda:LOCAL_RANK."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and distributed.current().active:
+        return torch.device("cuda", distributed.current().local_rank)
     return torch.device(name)
 
 
@@ -53,8 +59,16 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> floa
 
 
 def make_loaders(train: Dataset, test: Dataset, batch_size: int, num_workers: int,
-                 generator: torch.Generator, pin: bool) -> tuple[DataLoader, DataLoader]:
-    tr = DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator,
+                 seed: int, pin: bool) -> tuple[DataLoader, DataLoader]:
+    """Training loader shuffled by a seeded DistributedSampler (call set_epoch), test loader in order.
+
+    The sampler is used with one process too: rank r of W takes every W-th index of the same
+    seeded permutation, so W ranks with batch B/W see exactly the batches one process sees with B.
+    """
+    info = distributed.current()
+    sampler = DistributedSampler(train, num_replicas=info.world, rank=info.rank, shuffle=True,
+                                 seed=seed)
+    tr = DataLoader(train, batch_size=batch_size // info.world, sampler=sampler,
                     num_workers=num_workers, pin_memory=pin, persistent_workers=num_workers > 0)
     te = DataLoader(test, batch_size=max(batch_size, 256), shuffle=False,
                     num_workers=num_workers, pin_memory=pin)
@@ -85,15 +99,16 @@ def fit(
 
     After every epoch: one metrics line, then an atomic checkpoint with model, optimizer,
     scheduler and RNG states, so a killed run continues exactly where its last epoch ended.
-    Returns the last epoch's metrics record.
+    Under torchrun the model is wrapped in DistributedDataParallel (batch_size is the global
+    batch), metrics are summed over ranks, and rank 0 alone writes. Returns the last record.
     """
+    info = distributed.current()
     model = phase.model.to(device)
     extra = phase.extra.to(device) if phase.extra is not None else None
     params = list(model.parameters()) + (list(extra.parameters()) if extra is not None else [])
     opt = _optimizer(params, cfg, phase.lr)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(phase.epochs, 1))
              if cfg.scheduler == "cosine" else None)
-    gen = torch.Generator().manual_seed(seed)
     start, last = 1, {}
     if ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)
@@ -106,16 +121,22 @@ def fit(
         opt.load_state_dict(ck["optimizer"])
         if sched is not None and ck.get("scheduler"):
             sched.load_state_dict(ck["scheduler"])
-        gen.set_state(ck["rng"]["loader"])
         torch.set_rng_state(ck["rng"]["torch"])
         start = ck["epoch"] + 1
-        run.truncate_metrics(phase.name, ck["epoch"])
+        if info.is_main:
+            run.truncate_metrics(phase.name, ck["epoch"])
         reporter.message(f"resuming {phase.name} from epoch {ck['epoch']} ({ckpt_path})")
 
-    train_loader, test_loader = make_loaders(train_set, test_set, batch_size, num_workers, gen,
+    train_loader, test_loader = make_loaders(train_set, test_set, batch_size, num_workers, seed,
                                              pin=device.type == "cuda")
+    net: nn.Module = model
+    if info.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     for epoch in range(start, phase.epochs + 1):
         t0 = time.perf_counter()
+        train_loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
         model.train()
         if extra is not None:
             extra.train()
@@ -124,7 +145,7 @@ def fit(
         for x, y in reporter.iterate(train_loader, f"{phase.name} {epoch}/{phase.epochs}",
                                      total=len(train_loader)):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            terms, logits = phase.step(x, y)
+            terms, logits = phase.step(net, x, y)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             opt.step()
@@ -136,6 +157,9 @@ def fit(
             reporter.update(f"loss {sums['loss'] / seen:.3f} acc {100 * correct / seen:.1f}%")
         if sched is not None:
             sched.step()
+        keys = sorted(sums)
+        totals = distributed.all_reduce_sum([sums[k] for k in keys] + [correct, seen], device)
+        sums, correct, seen = dict(zip(keys, totals[:-2])), totals[-2], totals[-1]
         test_acc = evaluate(model, test_loader, device)
         last = {
             "phase": phase.name, "epoch": epoch, "epochs": phase.epochs,
@@ -143,6 +167,8 @@ def fit(
             "train_acc": correct / seen, "test_acc": test_acc,
             "lr": opt.param_groups[0]["lr"], "time_s": time.perf_counter() - t0,
         }
+        if not info.is_main:
+            continue
         run.log_metrics(last)
         reporter.epoch(last)
         save_checkpoint(ckpt_path, {
@@ -150,6 +176,7 @@ def fit(
             "extra_state": extra.state_dict() if extra is not None else {},
             "epoch": epoch, "complete": epoch == phase.epochs, "metrics": last,
             "optimizer": opt.state_dict(), "scheduler": sched.state_dict() if sched else {},
-            "rng": {"torch": torch.get_rng_state(), "loader": gen.get_state()},
+            "rng": {"torch": torch.get_rng_state()},
         })
+    distributed.barrier()
     return last
