@@ -113,6 +113,7 @@ def distill(
     lr: Optional[float] = typer.Option(None, "--lr", help="Student learning rate (default: 3e-3)."),
     seed: Optional[int] = SeedOpt,
     device: Optional[str] = DeviceOpt,
+    neuron_backend: Optional[str] = typer.Option(None, "--neuron-backend", help="Neuron implementation: auto (fused where available), fused, reference."),
     resume: Optional[Path] = ResumeOpt,
 ) -> None:
     """Train a spiking student from an ANN teacher with knowledge distillation.
@@ -129,7 +130,7 @@ def distill(
         "teacher.arch": teacher_arch, "teacher.epochs": teacher_epochs,
         "student.arch": student_arch, "student.timesteps": timesteps, "student.neuron": neuron,
         "distill.method": method, "train.epochs": epochs, "train.lr": lr, "train.seed": seed,
-        "train.device": device,
+        "train.device": device, "train.neuron_backend": neuron_backend,
     }
     _check_resume(resume, {**overrides, "_config": config, "_set": set_ or None})
     cfg = _resolve(config, set_, overrides)

@@ -65,6 +65,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     """auto (CUDA when present), cpu, cuda, cuda:N."""
+    neuron_backend: Literal["auto", "fused", "reference"] = "auto"
+    """Neuron implementation: fused (one autograd node over T), reference (autograd step loop)."""
 
 
 @dataclass
@@ -104,6 +106,7 @@ CLI_FLAGS: dict[str, str] = {
     "student.arch": "--student-arch", "student.timesteps": "--timesteps",
     "student.neuron": "--neuron", "train.epochs": "--epochs", "train.lr": "--lr",
     "train.seed": "--seed", "train.device": "--device", "distill.method": "--method",
+    "train.neuron_backend": "--neuron-backend",
 }
 
 

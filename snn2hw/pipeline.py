@@ -17,7 +17,7 @@ from snn2hw.data import DatasetBundle, load_dataset
 from snn2hw.distill import StepOutputs, build_method
 from snn2hw.errors import CheckpointError, ConfigError
 from snn2hw.models import ModelSpec, build_model
-from snn2hw.neurons import PRESETS, NeuronSpec
+from snn2hw.neurons import PRESETS, NeuronSpec, set_backend
 from snn2hw.progress import Reporter
 from snn2hw.runs import RunDir, atomic_write_text, load_checkpoint, new_run_name, open_run, save_checkpoint
 from snn2hw.train import Phase, evaluate, fit, make_loaders, resolve_device
@@ -183,6 +183,10 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
     sspec = ModelSpec("student", cfg.student.arch, bundle.in_shape, bundle.num_classes,
                       cfg.student.timesteps, nspec)
     student = build_model(sspec)
+    try:
+        set_backend(student, cfg.train.neuron_backend)
+    except ValueError as e:
+        raise ConfigError(f"{e} (option --neuron-backend)") from None
 
     def step(net, x, y):
         logits = net(x)

@@ -109,3 +109,8 @@ def test_unknown_names(cli, tmp_path):
 
 def test_eval_of_a_non_run_folder(cli, tmp_path):
     assert_clean_error(cli("eval", tmp_path), "not an snn2hw run directory")
+
+
+def test_fused_backend_with_cuba_neuron(cli, tmp_path):
+    r = cli("distill", "--neuron", "norse", "--neuron-backend", "fused", "--runs-dir", tmp_path, *TINY_ARGS)
+    assert_clean_error(r, "fused backend covers lif and if", "--neuron-backend")
