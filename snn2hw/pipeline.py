@@ -170,6 +170,15 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
     bundle = load_data(cfg)
     method = build_method(cfg.distill)
     nspec = neuron_spec(cfg)
+    # The student is built (and checked) before any training, so a bad option fails at once.
+    torch.manual_seed(cfg.train.seed + 1)
+    sspec = ModelSpec("student", cfg.student.arch, bundle.in_shape, bundle.num_classes,
+                      cfg.student.timesteps, nspec)
+    student = build_model(sspec)
+    try:
+        set_backend(student, cfg.train.neuron_backend)
+    except ValueError as e:
+        raise ConfigError(f"{e} (option --neuron-backend)") from None
     t0 = time.perf_counter()
 
     teacher, tinfo = (None, {})
@@ -179,14 +188,6 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
         for p in teacher.parameters():
             p.requires_grad_(False)
 
-    torch.manual_seed(cfg.train.seed + 1)
-    sspec = ModelSpec("student", cfg.student.arch, bundle.in_shape, bundle.num_classes,
-                      cfg.student.timesteps, nspec)
-    student = build_model(sspec)
-    try:
-        set_backend(student, cfg.train.neuron_backend)
-    except ValueError as e:
-        raise ConfigError(f"{e} (option --neuron-backend)") from None
 
     def step(net, x, y):
         logits = net(x)
