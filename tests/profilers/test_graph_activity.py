@@ -1,0 +1,68 @@
+"""The model walk finds each neuron layer's consumer; hooks count spikes exactly, bounded."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from profilers.activity import ActivityRecorder
+from profilers.errors import ProfileError
+from profilers.graph import walk
+from snn2hw.models.digits import digits_snn
+from snn2hw.models.spiking import SpikingNet
+from snn2hw.neurons import PRESETS, SpikingNeuron, TimeFolded
+
+
+def test_walk_digits_student():
+    m = digits_snn((1, 8, 8), 10, 4, PRESETS["tet"])
+    plans = walk(m)
+    assert [(p.name, p.source, p.neuron) for p in plans] == [
+        ("conv1", None, "lif1"), ("conv2", "lif1", "lif2"), ("fc1", "lif2", "lif3"),
+        ("readout", "lif3", None)]
+    assert [type(s.module).__name__ for s in plans[2].pre] == ["AvgPool2d", "Flatten"]
+
+
+def test_walk_nested_sequential_with_bn():
+    lif = PRESETS["tet"]
+    body = nn.Sequential(
+        nn.Sequential(TimeFolded(nn.Conv2d(1, 4, 3, padding=1, bias=False)),
+                      TimeFolded(nn.BatchNorm2d(4)), SpikingNeuron(lif)),
+        TimeFolded(nn.Flatten()), TimeFolded(nn.Linear(4 * 16, 8)), SpikingNeuron(lif))
+    m = SpikingNet(body, nn.Linear(8, 3), timesteps=2, in_shape=(1, 4, 4))
+    plans = walk(m)
+    assert [(p.name, p.source, p.neuron) for p in plans] == [
+        ("0.0", None, "0.2"), ("2", "0.2", "3"), ("readout", "3", None)]
+
+
+def test_residual_block_is_refused_with_a_clear_error():
+    class Res(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = TimeFolded(nn.Conv2d(4, 4, 3, padding=1))
+
+        def forward(self, x):
+            return x + self.conv(x)
+
+    body = nn.Sequential(TimeFolded(nn.Conv2d(1, 4, 3, padding=1)), SpikingNeuron(PRESETS["tet"]),
+                         Res(), SpikingNeuron(PRESETS["tet"]), TimeFolded(nn.Flatten()))
+    m = SpikingNet(body, nn.Linear(64, 2), timesteps=2, in_shape=(1, 4, 4))
+    with pytest.raises(ProfileError, match=r"'body.2' \(Res\).*residual"):
+        walk(m)
+
+
+def test_recorder_counts_match_direct_count_over_batches():
+    torch.manual_seed(0)
+    m = digits_snn((1, 8, 8), 10, 3, PRESETS["tet"]).eval()
+    xs = [torch.rand(5, 1, 8, 8) * 3 for _ in range(3)]
+    with ActivityRecorder(m) as rec, torch.no_grad():
+        for x in xs:
+            m(x)
+    assert not m.body.lif1._forward_hooks  # hooks removed on exit
+    with torch.no_grad():
+        direct = sum(m.forward_sequence(x)[1]["lif2"].sum(1) for x in xs)
+    r = rec.layers["lif2"]
+    assert r.samples == 15 and r.counts.shape == (3, 32, 4, 4)  # bounded: no sample dimension
+    assert torch.equal(r.counts, direct.double())
+    assert r.rate() == pytest.approx(float(direct.sum()) / (512 * 3 * 15))
+    assert rec.raster["lif1"].shape == (3, 1024)
