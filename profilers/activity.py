@@ -53,8 +53,14 @@ class ActivityRecorder:
     """
 
     model: nn.Module
+    synapses: dict[str, nn.Module] = field(default_factory=dict)
+    """Optional conv/linear layers whose own input is also counted (non-zero values per position)."""
     layers: dict[str, LayerActivity] = field(default_factory=dict)
     raster: dict[str, torch.Tensor] = field(default_factory=dict)
+    synapse_inputs: dict[str, torch.Tensor] = field(default_factory=dict)
+    """{synapse: [*in_shape] non-zero input count summed over steps and samples}."""
+    synapse_binary: dict[str, bool] = field(default_factory=dict)
+    """{synapse: whether every input value seen was 0 or 1 (spikes) }."""
     _handles: list = field(default_factory=list)
 
     def __enter__(self) -> "ActivityRecorder":
@@ -63,7 +69,21 @@ class ActivityRecorder:
         for name, m in self.model.named_modules():
             if isinstance(m, SpikingNeuron):
                 self._handles.append(m.register_forward_hook(self._hook(short_name(name))))
+        for name, m in self.synapses.items():
+            self._handles.append(m.register_forward_pre_hook(self._syn_hook(name)))
         return self
+
+    def _syn_hook(self, name: str):
+        def pre(module: nn.Module, inputs: tuple) -> None:
+            with torch.no_grad():
+                x = inputs[0]  # [T*B, *shape] inside TimeFolded
+                nz = (x != 0).double().sum(0)
+                prev = self.synapse_inputs.get(name)
+                self.synapse_inputs[name] = nz if prev is None else prev + nz
+                binary = bool(((x == 0) | (x == 1)).all())
+                self.synapse_binary[name] = self.synapse_binary.get(name, True) and binary
+
+        return pre
 
     def __exit__(self, *exc) -> None:
         for h in self._handles:

@@ -86,10 +86,11 @@ def _loader(bundle, samples: int, batch_size: int):
     return DataLoader(Subset(bundle.test, list(range(n))), batch_size=batch_size, shuffle=False)
 
 
-def _record(model: nn.Module, loader, device) -> tuple[ActivityRecorder, float, bool]:
+def _record(model: nn.Module, loader, device,
+            synapses: dict[str, nn.Module] | None = None) -> tuple[ActivityRecorder, float, bool]:
     correct = total = 0
     static = True
-    with ActivityRecorder(model) as rec, torch.no_grad():
+    with ActivityRecorder(model, dict(synapses or {})) as rec, torch.no_grad():
         for x, y in loader:
             x, y = x.to(device), y.to(device)
             static = static and tuple(x.shape[1:]) == tuple(model.in_shape)
@@ -160,7 +161,8 @@ def profile_run(run_dir: str | Path, opts: ProfileOptions | None = None) -> dict
     plans = walk(model)
     loader = _loader(bundle, opts.samples, opts.batch_size)
 
-    rec, acc, static = _record(model, loader, device)
+    rec, acc, static = _record(model, loader, device,
+                               {p.name: p.synapse.module for p in plans if p.source})
     policy = ops.resolve_policy(opts.first_layer, static)
     x1 = next(iter(loader))[0][:1].to(device)
     shapes = input_shapes(model, plans, x1)
@@ -178,6 +180,12 @@ def profile_run(run_dir: str | Path, opts: ProfileOptions | None = None) -> dict
         if p.neuron:
             act = rec.layers[p.neuron]
             row.update(firing_rate=act.rate(), firing_rate_per_step=act.rate_per_step())
+        if p.source:
+            # NeuroBench's rule: non-zero values at the synapse's own input x its fan-out
+            nz = rec.synapse_inputs[p.name]
+            fan_syn = ops.fanout_map([p.synapse.module], tuple(nz.shape))
+            row["input_side_ops"] = float((nz.cpu() * fan_syn).sum()) / rec.layers[p.source].samples
+            row["input_side_kind"] = "AC" if rec.synapse_binary[p.name] else "MAC"
         if p.source and same_by[p.name]:
             src = rec.layers[p.source]
             approx = ops.rate_approx_synops(src.counts, same_by[p.name].macs, src.neurons)
@@ -252,6 +260,10 @@ NOTES = [
     "(policy shown); ANN MACs come from torch.utils.flop_counter (FLOPs/2) and include padded taps.",
     "Memory model: SynOp = weight read + accumulator read/write; MAC = weight + input read, one "
     "write per output; neuron update = state read + write per state variable.",
+    "input_side_ops: the count NeuroBench makes (non-zero values at the conv/linear input x its "
+    "fan-out). It equals SynOps when spikes reach the layer directly; after average pooling the "
+    "pooled values are graded (MACs) and one pooled value replaces up to k*k spike deliveries, "
+    "so it is lower than SynOps, which deliver each spike through the pool into the layer.",
     "Active neuron update: the neuron's input current was non-zero that step (bias counts).",
     "Not covered: branching blocks (residual adds, concatenation) and max pooling raise an error.",
 ]

@@ -45,7 +45,8 @@ def ratio_str(r: float | None) -> str:
 
 def layer_table(r: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     head = ["layer", "input", "neurons", "firing rate", "spikes", "SynOps", "MACs (policy)",
-            "same-arch ANN MACs", "neuron updates", "memory accesses"]
+            "input-side ops (NeuroBench rule)", "same-arch ANN MACs", "neuron updates",
+            "memory accesses"]
     rows = []
     for L in r["layers"]:
         macs = f"{si(L['macs'])} ({L['mac_policy']})" if L["mac_policy"] else "-"
@@ -53,12 +54,14 @@ def layer_table(r: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             L["name"], L["source"] or "analog input", str(L["neurons"] or "-"),
             f"{L['firing_rate']:.3f}" if "firing_rate" in L else "-",
             si(L["spikes"]) if L["neurons"] else "-", si(L["synops"]) if L["source"] else "-",
-            macs, si(L["same_arch_ann_macs"]), si(L["neuron_updates"]) if L["neurons"] else "-",
+            macs,
+            f"{si(L['input_side_ops'])} {L['input_side_kind']}" if "input_side_ops" in L else "-",
+            si(L["same_arch_ann_macs"]), si(L["neuron_updates"]) if L["neurons"] else "-",
             si(L["mem_reads"] + L["mem_writes"]),
         ])
     t = r["totals"]
     rows.append(["total", "", str(t["neurons"]), f"{t['firing_rate']:.3f}", si(t["spikes"]),
-                 si(t["synops"]), si(t["macs"]), si(t["same_arch_ann_macs"]),
+                 si(t["synops"]), si(t["macs"]), "", si(t["same_arch_ann_macs"]),
                  si(t["neuron_updates"]), si(t["mem_accesses"])])
     return head, rows
 

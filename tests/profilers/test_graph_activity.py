@@ -66,3 +66,19 @@ def test_recorder_counts_match_direct_count_over_batches():
     assert torch.equal(r.counts, direct.double())
     assert r.rate() == pytest.approx(float(direct.sum()) / (512 * 3 * 15))
     assert rec.raster["lif1"].shape == (3, 1024)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_recorder_on_gpu_equals_cpu():
+    torch.manual_seed(0)
+    m = digits_snn((1, 8, 8), 10, 3, PRESETS["tet"]).eval()
+    x = torch.rand(7, 1, 8, 8) * 3
+    with ActivityRecorder(m) as cpu, torch.no_grad():
+        m(x)
+    m.cuda()
+    with ActivityRecorder(m) as gpu, torch.no_grad():
+        m(x.cuda())
+    for name, rec in cpu.layers.items():
+        assert gpu.layers[name].counts.is_cuda
+        assert torch.allclose(gpu.layers[name].counts.cpu(), rec.counts)

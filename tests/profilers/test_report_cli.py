@@ -64,6 +64,12 @@ def test_report_json_is_consistent(profiled):
     # readout is linear: exact SynOps = spikes of lif3 x 10 outputs
     lif3 = next(L for L in r["layers"] if L["neuron"] == "lif3")
     assert r["layers"][-1]["synops"] == pytest.approx(lif3["spikes"] * 10)
+    # spikes reach the readout directly: NeuroBench's input-side rule gives the same count
+    assert r["layers"][-1]["input_side_ops"] == pytest.approx(r["layers"][-1]["synops"])
+    assert r["layers"][-1]["input_side_kind"] == "AC"
+    # after average pooling the input is graded and pooled first: fewer, multiply-type ops
+    assert r["layers"][1]["input_side_kind"] == "MAC"
+    assert r["layers"][1]["input_side_ops"] <= r["layers"][1]["synops"]
     assert r["layers"][0]["mac_policy"] == "once" and r["first_layer_policy"] == "once"
     assert r["teacher"]["macs"] > 0 and r["teacher"]["params"] > 0
     assert [p["timesteps"] for p in r["accuracy_vs_timesteps"]] == [1, 2]
