@@ -55,10 +55,11 @@ def print_summary(r: dict[str, Any], paths: dict[str, Path]) -> None:
                    energy_str(e.get("teacher_ann_pj")), ratio_str(e.get("teacher_over_snn")))
     con.print(en)
     for e in r["energy"]:
-        ann = "" if e["ann_priced_with"] == e["table"] else f" (ANN priced with {e['ann_priced_with']})"
-        con.print(f"[bold]{e['table']}[/] ({e['status']}){escape(ann)}: {escape(e['source'])}",
-                  overflow="ellipsis",
-                  no_wrap=True, highlight=False)
+        ann = "" if e["ann_priced_with"] == e["table"] else f"; ANN priced with {e['ann_priced_with']}"
+        con.print(f"[bold]{e['table']}[/]: {escape(e['status_detail'])}{escape(ann)}",
+                  highlight=False)
+        con.print(f"  source: {escape(e['source'])}", overflow="ellipsis", no_wrap=True,
+                  highlight=False)
     con.print(f"Report: {paths['html']} (also report.md, report.json)")
 
 

@@ -115,11 +115,15 @@ def _energy_rows(layers: list[ops.LayerCounts], teacher: list[ops.AnnLayer] | No
         def ann_total(ls: list[ops.AnnLayer]) -> float:
             return sum(ann_energy(a.macs, 2 * a.macs + a.outputs, ref).total_pj for a in ls)
 
+        mixed = sorted(
+            f"{op} {t.entries[op].status}" for op in t.entries
+            if t.entries[op].status != t.status and _uses(op, breakdown))
         paper = (sum(c.synops for c in layers) * t.price("ac")
                  + sum(c.macs for c in layers) * t.price("mac"))
         same = ann_total(same_arch)
         row = {
             "table": t.name, "title": t.title, "source": t.source, "status": t.status,
+            "status_detail": t.status + (f", except {', '.join(mixed)}" if mixed else ""),
             "note": t.note, "ann_priced_with": ref.name, "origin": t.origin,
             "snn_pj": snn_total, "snn_breakdown_pj": breakdown,
             "per_layer_pj": {k: e.total_pj for k, e in per_layer.items()},
@@ -132,6 +136,12 @@ def _energy_rows(layers: list[ops.LayerCounts], teacher: list[ops.AnnLayer] | No
             row.update(teacher_ann_pj=tt, teacher_over_snn=tt / snn_total if snn_total else None)
         rows.append(row)
     return rows
+
+
+def _uses(op: str, breakdown: dict[str, float]) -> bool:
+    """Whether the entry `op` contributed to the priced energy."""
+    key = {"mem_access": "memory", "neuron_update_inactive": "neuron_update"}.get(op, op)
+    return breakdown.get(key, 0.0) > 0
 
 
 def profile_run(run_dir: str | Path, opts: ProfileOptions | None = None) -> dict[str, Any]:

@@ -71,7 +71,7 @@ def energy_table(r: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             "teacher/SNN", "ANN priced with", "source"]
     rows = []
     for e in r["energy"]:
-        rows.append([e["table"], e["status"], energy_str(e["snn_pj"]),
+        rows.append([e["table"], e["status_detail"], energy_str(e["snn_pj"]),
                      energy_str(e["same_arch_ann_pj"]), ratio_str(e["same_arch_ann_over_snn"]),
                      energy_str(e.get("teacher_ann_pj")), ratio_str(e.get("teacher_over_snn")),
                      e["ann_priced_with"], e["source"]])
@@ -146,6 +146,7 @@ def plots(r: dict[str, Any]) -> dict[str, bytes]:
     for L in spiking:
         ax[1].plot(range(1, len(L["firing_rate_per_step"]) + 1), L["firing_rate_per_step"],
                    marker="o", label=L["neuron"])
+    ax[1].set_xticks(range(1, r["timesteps"] + 1))
     ax[1].set_xlabel("time step")
     ax[1].set_title("Firing rate per time step")
     ax[1].legend()
@@ -209,6 +210,7 @@ def plots(r: dict[str, Any]) -> dict[str, bytes]:
         ax.set_xlabel("time steps T")
         ax.set_ylabel("accuracy (%)", color="#4c72b0")
         ax.set_xscale("log", base=2)
+        ax.set_xticks(ts, [str(t) for t in ts])
         ax2 = ax.twinx()
         ax2.plot(ts, [p["synops"] for p in sw], marker="s", color="#dd8452")
         ax2.set_ylabel("SynOps / sample", color="#dd8452")

@@ -138,3 +138,24 @@ def test_latest_run_is_the_default(tiny_run, tmp_path, monkeypatch):
                               "--out", str(tmp_path / "o")])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "o" / "report.html").is_file()
+
+
+def _chromium() -> str | None:
+    return next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))
+                 if p), None)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no headless chromium installed (optional check)")
+def test_html_renders_in_headless_chromium_with_every_image_decoded(profiled, tmp_path):
+    import subprocess
+
+    out, _ = profiled
+    page = tmp_path / "probe.html"
+    probe = ("<script>window.addEventListener('load',()=>{const i=[...document.images];"
+             "document.title='imgs:'+i.length+':ok:'+i.filter(x=>x.complete&&x.naturalWidth>0)"
+             ".length;});</script></body>")
+    page.write_text((out / "report.html").read_text().replace("</body>", probe))
+    res = subprocess.run(
+        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
+         "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60)
+    assert "<title>imgs:5:ok:5</title>" in res.stdout, res.stderr[-2000:]
