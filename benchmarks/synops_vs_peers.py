@@ -30,10 +30,10 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from profilers import ops  # noqa: E402
-from profilers.activity import ActivityRecorder  # noqa: E402
-from profilers.graph import walk  # noqa: E402
-from profilers.profile import count_layers, input_shapes  # noqa: E402
+from profilers import ops
+from profilers.activity import ActivityRecorder
+from profilers.graph import walk
+from profilers.profile import count_layers, input_shapes
 
 
 def synapse_inputs(model: nn.Module, plans, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -108,7 +108,7 @@ def main() -> None:
     run = open_run(a.run_dir) if a.run_dir else latest_run(ROOT / "runs")
     cfg = config_from_dict(load_yaml(run.config_path))
     bundle = load_data(cfg)
-    model, spec, _ = load_model(run.student_ckpt, "student", bundle)
+    model, _, _ = load_model(run.student_ckpt, "student", bundle)
     model.eval()
     n = min(a.samples, len(bundle.test))
     xs, ys = zip(*[bundle.test[i] for i in range(n)])

@@ -63,7 +63,7 @@ class ActivityRecorder:
     """{synapse: whether every input value seen was 0 or 1 (spikes) }."""
     _handles: list = field(default_factory=list)
 
-    def __enter__(self) -> "ActivityRecorder":
+    def __enter__(self) -> ActivityRecorder:
         from snn2hw.neurons import SpikingNeuron
 
         for name, m in self.model.named_modules():

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 
 
-def parse_timesteps(text: Optional[str]) -> tuple[int, ...]:
+def parse_timesteps(text: str | None) -> tuple[int, ...]:
     """'1,2,4,8' -> (1, 2, 4, 8); errors name the option."""
     from profilers.errors import ProfileError
 
@@ -70,11 +70,11 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @user_errors
     def profile(
-        run_dir: Optional[Path] = typer.Argument(None, help="Run folder with a student.pt (default: the latest run under --runs-dir)."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default: RUN_DIR/profile)."),
+        run_dir: Path | None = typer.Argument(None, help="Run folder with a student.pt (default: the latest run under --runs-dir)."),
+        out: Path | None = typer.Option(None, "--out", "-o", help="Report folder (default: RUN_DIR/profile)."),
         samples: int = typer.Option(256, "--samples", "-n", help="Test samples to record (the first N of the test split)."),
-        timesteps: Optional[str] = typer.Option(None, "--timesteps", "-T", help="Also measure accuracy at these time steps, e.g. 1,2,4,8."),
-        cost_table: Optional[List[Path]] = typer.Option(None, "--cost-table", help="Extra YAML cost table file (repeatable; schema: profilers/cost_tables.yaml)."),
+        timesteps: str | None = typer.Option(None, "--timesteps", "-T", help="Also measure accuracy at these time steps, e.g. 1,2,4,8."),
+        cost_table: list[Path] | None = typer.Option(None, "--cost-table", help="Extra YAML cost table file (repeatable; schema: profilers/cost_tables.yaml)."),
         first_layer: str = typer.Option("auto", "--first-layer", help="Analog first-layer MACs: auto (once if the input is constant over time), every-step, once."),
         runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where to look for the latest run."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),

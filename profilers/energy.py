@@ -6,9 +6,10 @@ Built-in tables live in cost_tables.yaml beside this file; users add their own w
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from profilers.errors import ProfileError
 

@@ -7,8 +7,9 @@ so counts from any source (PyTorch hooks, an emulator, Lava) are priced the same
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -112,7 +113,7 @@ def _energy_rows(layers: list[ops.LayerCounts], teacher: list[ops.AnnLayer] | No
             for k, v in e.compute_pj.items():
                 breakdown[k] = breakdown.get(k, 0.0) + v
 
-        def ann_total(ls: list[ops.AnnLayer]) -> float:
+        def ann_total(ls: list[ops.AnnLayer], ref: CostTable = ref) -> float:
             return sum(ann_energy(a.macs, 2 * a.macs + a.outputs, ref).total_pj for a in ls)
 
         mixed = sorted(
@@ -161,6 +162,7 @@ def profile_run(run_dir: str | Path, opts: ProfileOptions | None = None) -> dict
             f"`snn2hw distill --resume {run.path}`"
         )
     tables = resolve_tables(opts.cost_tables)
+    ops.resolve_policy(opts.first_layer, static_input=True)  # validate before any work
     if any(t < 1 for t in opts.timesteps):
         raise ProfileError(f"--timesteps values must be >= 1 (got {list(opts.timesteps)})")
     cfg = config_from_dict(load_yaml(run.config_path))
@@ -263,17 +265,17 @@ def _match(plans: list[LayerPlan], ann: list[ops.AnnLayer]) -> list[ops.AnnLayer
 
 
 NOTES = [
-    "SynOps: each spike times the number of synapses it reaches (real fan-out, padding and "
-    "borders excluded; pooling/flatten/BN between a neuron layer and its consumer folded in), "
-    "summed over time steps, averaged per sample.",
-    "MACs of the analog first layer: every real connection, computed every step or once "
-    "(policy shown); ANN MACs come from torch.utils.flop_counter (FLOPs/2) and include padded taps.",
-    "Memory model: SynOp = weight read + accumulator read/write; MAC = weight + input read, one "
-    "write per output; neuron update = state read + write per state variable.",
-    "input_side_ops: the count NeuroBench makes (non-zero values at the conv/linear input x its "
-    "fan-out). It equals SynOps when spikes reach the layer directly; after average pooling the "
-    "pooled values are graded (MACs) and one pooled value replaces up to k*k spike deliveries, "
-    "so it is lower than SynOps, which deliver each spike through the pool into the layer.",
+    ("SynOps: each spike times the number of synapses it reaches (real fan-out, padding and "
+     "borders excluded; pooling/flatten/BN between a neuron layer and its consumer folded in), "
+     "summed over time steps, averaged per sample."),
+    ("MACs of the analog first layer: every real connection, computed every step or once "
+     "(policy shown); ANN MACs come from torch.utils.flop_counter (FLOPs/2) and include padded taps."),
+    ("Memory model: SynOp = weight read + accumulator read/write; MAC = weight + input read, one "
+     "write per output; neuron update = state read + write per state variable."),
+    ("input_side_ops: the count NeuroBench makes (non-zero values at the conv/linear input x its "
+     "fan-out). It equals SynOps when spikes reach the layer directly; after average pooling the "
+     "pooled values are graded (MACs) and one pooled value replaces up to k*k spike deliveries, "
+     "so it is lower than SynOps, which deliver each spike through the pool into the layer."),
     "Active neuron update: the neuron's input current was non-zero that step (bias counts).",
     "Not covered: branching blocks (residual adds, concatenation) and max pooling raise an error.",
 ]

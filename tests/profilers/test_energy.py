@@ -6,7 +6,13 @@ import pytest
 import yaml
 
 from profilers.energy import (
-    REQUIRED_ENTRIES, STATUSES, ann_energy, builtin_tables, load_tables, resolve_tables, snn_energy,
+    REQUIRED_ENTRIES,
+    STATUSES,
+    ann_energy,
+    builtin_tables,
+    load_tables,
+    resolve_tables,
+    snn_energy,
 )
 from profilers.errors import ProfileError
 

@@ -82,3 +82,27 @@ def test_recorder_on_gpu_equals_cpu():
     for name, rec in cpu.layers.items():
         assert gpu.layers[name].counts.is_cuda
         assert torch.allclose(gpu.layers[name].counts.cpu(), rec.counts)
+
+
+def test_counting_from_plain_spike_tensors_without_running_the_model():
+    """The path an emulator takes: per-layer [T, *shape] spike counts in, per-layer ops out."""
+    from profilers.activity import LayerActivity
+    from profilers.profile import count_layers
+
+    m = digits_snn((1, 8, 8), 10, 2, PRESETS["tet"])
+    plans = walk(m)
+    shapes = {"conv1": (1, 8, 8), "conv2": (16, 8, 8), "fc1": (32, 4, 4), "readout": (64,)}
+    act = {
+        "lif1": LayerActivity("lif1", torch.ones(2, 16, 8, 8) * 3, torch.zeros(2, 16, 8, 8), 3),
+        "lif2": LayerActivity("lif2", torch.zeros(2, 32, 4, 4), torch.zeros(2, 32, 4, 4), 3),
+        "lif3": LayerActivity("lif3", torch.ones(2, 64), torch.ones(2, 64) * 3, 3),
+    }
+    c = {x.name: x for x in count_layers(plans, act, shapes, timesteps=2, policy="once",
+                                         state_vars=1)}
+    # lif1 fires everywhere: every connection of pool1 -> conv2 used at both steps
+    assert c["conv2"].synops == 2 * c["conv2"].connections == 2 * 4 * 32 * 16 * 100
+    assert c["fc1"].synops == 0.0  # lif2 silent
+    assert c["readout"].synops == 2 * 64 * 10 / 3  # one sample in three fired each step
+    # analog 8x8 input, 3x3 pad 1: 4 corners x 4 + 24 edges x 6 + 36 inner x 9 taps, x 16 channels
+    assert c["conv1"].macs == 16 * (4 * 4 + 24 * 6 + 36 * 9) and c["conv1"].mac_policy == "once"
+    assert c["fc1"].active_updates == 2 * 64 and c["fc1"].neuron_updates == 2 * 64
