@@ -71,7 +71,7 @@ def fanout_map(chain: Sequence[nn.Module], in_shape: Sequence[int]) -> torch.Ten
     y = x
     with torch.enable_grad():
         for m in chain:
-            y = _structural(m.cpu(), y)
+            y = _structural(m, y)
         y.sum().backward()
     return x.grad[0].detach()
 
@@ -175,7 +175,7 @@ def _out_elems(plan: LayerPlan, in_shape: Sequence[int]) -> int:
     x = torch.zeros(1, *in_shape, dtype=torch.float64)
     with torch.no_grad():
         for m in plan.chain:
-            x = _structural(m.cpu(), x)
+            x = _structural(m, x)
     return int(x.numel())
 
 

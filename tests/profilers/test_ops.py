@@ -163,3 +163,11 @@ def test_flop_counter_cross_checked_on_student_and_teacher():
             assert flops[name] == 2 * hooks[name][0] > 0, name
     layers = ops.ann_layers(model, x[:1], per=4)
     assert [a.macs for a in layers] == [16 * 64 * 9, 32 * 16 * 16 * 9, 128 * 64, 64 * 10]
+
+
+def test_fanout_map_leaves_the_model_where_it_is():
+    """Connectivity is computed on the CPU without moving the module (a CUDA model stays put)."""
+    conv = nn.Conv2d(2, 3, 3, padding=1, device="meta")
+    fan = ops.fanout_map([nn.AvgPool2d(2), conv], (2, 4, 4))
+    assert conv.weight.device.type == "meta"
+    assert fan.device.type == "cpu" and float(fan[0, 0, 0]) == 3 * 4
