@@ -31,7 +31,7 @@ def print_summary(r: dict[str, Any], paths: dict[str, Path]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from profilers.report import energy_str, ratio_str, si
+    from profilers.report import energy_str, paper_ratio, ratio_str, si
 
     con = Console()
     t = r["totals"]
@@ -59,6 +59,10 @@ def print_summary(r: dict[str, Any], paths: dict[str, Path]) -> None:
         con.print(f"[bold]{e['table']}[/]: {escape(e['status_detail'])}{escape(ann)}",
                   highlight=False)
         con.print(f"  source: {escape(e['source'])}", overflow="ellipsis", no_wrap=True,
+                  highlight=False)
+    paper = paper_ratio(r)
+    if paper is not None:
+        con.print(f"paper-style ratio (45nm compute, MACs and SynOps only): {paper:.2f}x",
                   highlight=False)
     con.print(f"Report: {paths['html']} (also report.md, report.json)")
 

@@ -116,7 +116,20 @@ def _header_lines(r: dict[str, Any]) -> list[str]:
            f"({si(teacher['params'])} parameters)" if teacher else ""),
         f"Mean firing rate {r['totals']['firing_rate']:.3f}",
     ]
+    paper = paper_ratio(r)
+    if paper is not None:
+        lines.append(
+            f"Paper-style ratio (45nm compute only, ANN MACs x 4.6 pJ over SynOps x 0.9 pJ + "
+            f"first-layer MACs x 4.6 pJ, neuron updates and memory ignored): {paper:.2f}x")
     return lines
+
+
+def paper_ratio(r: dict[str, Any]) -> float | None:
+    """Same-architecture ANN over SNN energy counting only MACs and SynOps (45nm-compute)."""
+    e = next((e for e in r["energy"] if e["table"] == "45nm-compute"), None)
+    if e is None or not e["synops_only_pj"]:
+        return None
+    return e["same_arch_ann_mac_only_pj"] / e["synops_only_pj"]
 
 
 # --------------------------------------------------------------------------- plots

@@ -73,6 +73,11 @@ def test_report_json_is_consistent(profiled):
     assert r["layers"][0]["mac_policy"] == "once" and r["first_layer_policy"] == "once"
     assert r["teacher"]["macs"] > 0 and r["teacher"]["params"] > 0
     assert [p["timesteps"] for p in r["accuracy_vs_timesteps"]] == [1, 2]
+    from profilers.report import paper_ratio
+
+    t = r["totals"]
+    assert paper_ratio(r) == pytest.approx(
+        t["same_arch_ann_macs"] * 4.6 / (t["synops"] * 0.9 + t["macs"] * 4.6))
     for e in r["energy"]:
         assert e["snn_pj"] == pytest.approx(sum(e["per_layer_pj"].values()))
         assert e["source"] and e["status"] in ("measured", "simulated", "assumed")
