@@ -118,3 +118,19 @@ class ActivityRecorder:
         spikes = sum(float(r.counts.sum()) for r in self.layers.values())
         slots = sum(r.neurons * r.timesteps * r.samples for r in self.layers.values())
         return spikes / max(slots, 1)
+
+
+def activity_from_spikes(spikes: dict[str, torch.Tensor]) -> dict[str, LayerActivity]:
+    """Plain per-layer spike tensors {neuron layer: [T, B, *shape]} -> LayerActivity records.
+
+    The adapter for activity recorded elsewhere (an emulator's or Lava's spikes): feed the
+    result to profilers.profile.count_layers with the plans of the same student. Active-update
+    counts are unknown there and left at zero (every update is then priced as active).
+    """
+    out = {}
+    for name, s in spikes.items():
+        if s.dim() < 3:
+            raise ValueError(f"spikes of layer {name!r} must be [T, B, ...], got {tuple(s.shape)}")
+        counts = (s != 0).double().sum(1)
+        out[name] = LayerActivity(name, counts, torch.zeros_like(counts), int(s.shape[1]))
+    return out

@@ -164,8 +164,9 @@ def layer_counts(
         c.neurons = int(out_counts[0].numel())
         c.neuron_updates = float(c.neurons * timesteps)
         c.spikes = float(out_counts.double().sum()) / samples
-        c.active_updates = (float(out_active.double().sum()) / samples
-                            if out_active is not None else c.neuron_updates)
+        known = out_active is not None and bool(out_active.any())
+        c.active_updates = (float(out_active.double().sum()) / samples  # type: ignore[union-attr]
+                            if known else c.neuron_updates)
         c.mem_reads += state_vars * c.neuron_updates
         c.mem_writes += state_vars * c.neuron_updates
     return c

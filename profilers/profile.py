@@ -267,7 +267,9 @@ def _match(plans: list[LayerPlan], ann: list[ops.AnnLayer]) -> list[ops.AnnLayer
 NOTES = [
     ("SynOps: each spike times the number of synapses it reaches (real fan-out, padding and "
      "borders excluded; pooling/flatten/BN between a neuron layer and its consumer folded in), "
-     "summed over time steps, averaged per sample."),
+     "summed over time steps, averaged per sample. With average pooling before a conv this is "
+     "the fan-out of the fused conv (kernel K*k, stride s*k, padding p*k) that the Loihi export "
+     "runs, so it can exceed the ANN's MACs, which pool first."),
     ("MACs of the analog first layer: every real connection, computed every step or once "
      "(policy shown); ANN MACs come from torch.utils.flop_counter (FLOPs/2) and include padded taps."),
     ("Memory model: SynOp = weight read + accumulator read/write; MAC = weight + input read, one "

@@ -106,3 +106,33 @@ def test_counting_from_plain_spike_tensors_without_running_the_model():
     # analog 8x8 input, 3x3 pad 1: 4 corners x 4 + 24 edges x 6 + 36 inner x 9 taps, x 16 channels
     assert c["conv1"].macs == 16 * (4 * 4 + 24 * 6 + 36 * 9) and c["conv1"].mac_policy == "once"
     assert c["fc1"].active_updates == 2 * 64 and c["fc1"].neuron_updates == 2 * 64
+
+
+def test_emulator_style_spikes_are_priced_like_recorded_ones():
+    """activity_from_spikes + count_layers reproduce the hook-based counts from raw tensors."""
+    from profilers.activity import activity_from_spikes
+    from profilers.profile import count_layers, input_shapes
+
+    torch.manual_seed(1)
+    m = digits_snn((1, 8, 8), 10, 3, PRESETS["tet"]).eval()
+    x = torch.rand(4, 1, 8, 8) * 3
+    plans = walk(m)
+    with ActivityRecorder(m) as rec, torch.no_grad():
+        _, taps = m.forward_sequence(x)
+    shapes = input_shapes(m, plans, x[:1])
+    hooked = count_layers(plans, rec.layers, shapes, timesteps=3, policy="once", state_vars=1)
+    raw = count_layers(plans, activity_from_spikes(taps), shapes, timesteps=3, policy="once",
+                       state_vars=1)
+    assert [c.synops for c in raw] == [c.synops for c in hooked]
+    assert [c.spikes for c in raw] == [c.spikes for c in hooked]
+    with pytest.raises(ValueError, match="must be"):
+        activity_from_spikes({"lif1": torch.ones(3, 4)})
+
+
+def test_pool_then_conv_fanout_equals_the_exporters_fused_conv():
+    """AvgPool(k) then conv(K, s, p) runs on chip as one conv (K*k, s*k, p*k): same fan-out."""
+    from profilers import ops
+
+    fused = ops.fanout_map([nn.Conv2d(16, 32, 6, stride=2, padding=2)], (16, 8, 8))
+    chain = ops.fanout_map([nn.AvgPool2d(2), nn.Conv2d(16, 32, 3, padding=1)], (16, 8, 8))
+    assert torch.equal(fused, chain)
