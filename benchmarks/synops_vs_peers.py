@@ -13,7 +13,11 @@ SpikingJelly 0.0.0.0.14 (latest on PyPI) ships no operation counter, so it is no
 Also quantifies the border error of `rate x MACs` on a padded conv fed uniform random spikes.
 
     python benchmarks/synops_vs_peers.py [RUN_DIR] [--samples N]
-Writes benchmarks/results/synops_vs_peers.json.
+Writes benchmarks/results/synops_vs_peers.json. NeuroBench is not a project dependency; to
+include it, run the script with a scratch venv that reuses the project's packages:
+    python3.10 -m venv /tmp/peers && /tmp/peers/bin/pip install --no-deps neurobench==2.3.0 snntorch
+    echo "$PWD/.venv/lib/python3.10/site-packages" > /tmp/peers/lib/python3.10/site-packages/p.pth
+    PYTHONPATH=$PWD /tmp/peers/bin/python benchmarks/synops_vs_peers.py runs/<name>
 """
 
 from __future__ import annotations
