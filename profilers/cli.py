@@ -1,0 +1,97 @@
+"""`snn2hw profile`: a thin adapter over profilers.profile.profile_run and profilers.report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+
+def parse_timesteps(text: str | None) -> tuple[int, ...]:
+    """'1,2,4,8' -> (1, 2, 4, 8); errors name the option."""
+    from profilers.errors import ProfileError
+
+    if not text:
+        return ()
+    try:
+        vals = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ProfileError(
+            f"--timesteps takes a comma-separated list of integers like 1,2,4,8 (got {text!r})"
+        ) from None
+    if not vals or min(vals) < 1:
+        raise ProfileError(f"--timesteps values must be integers >= 1 (got {text!r})")
+    return vals
+
+
+def print_summary(r: dict[str, Any], paths: dict[str, Path]) -> None:
+    """One screen: SNN vs ANN ops, and energy ratio per cost table with source and status."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from profilers.report import energy_str, paper_ratio, ratio_str, si
+
+    con = Console()
+    t = r["totals"]
+    s = r["student"]
+    ops = Table(title=f"snn2hw profile: {r['run_dir']} ({r['samples']} samples, T={r['timesteps']})",
+                show_header=False)
+    ops.add_row("student accuracy (these samples)", f"{100 * s['accuracy']:.2f}%")
+    ops.add_row("mean firing rate", f"{t['firing_rate']:.3f}")
+    ops.add_row("SNN SynOps / sample", si(t["synops"]))
+    ops.add_row(f"SNN first-layer MACs ({r['first_layer_policy']})", si(t["macs"]))
+    ops.add_row("same-architecture ANN MACs", si(t["same_arch_ann_macs"]))
+    if r["teacher"]:
+        ops.add_row(f"teacher ANN ({r['teacher']['arch']}) MACs", si(r["teacher"]["macs"]))
+    con.print(ops)
+    en = Table(title="Energy per sample (ANN = same architecture; ratio > 1: SNN cheaper)")
+    for col in ("table", "status", "SNN", "ANN", "ANN/SNN", "teacher", "teacher/SNN"):
+        en.add_column(col, no_wrap=True)
+    for e in r["energy"]:
+        en.add_row(e["table"], e["status"], energy_str(e["snn_pj"]),
+                   energy_str(e["same_arch_ann_pj"]), ratio_str(e["same_arch_ann_over_snn"]),
+                   energy_str(e.get("teacher_ann_pj")), ratio_str(e.get("teacher_over_snn")))
+    con.print(en)
+    for e in r["energy"]:
+        ann = "" if e["ann_priced_with"] == e["table"] else f"; ANN priced with {e['ann_priced_with']}"
+        con.print(f"[bold]{e['table']}[/]: {escape(e['status_detail'])}{escape(ann)}",
+                  highlight=False)
+        con.print(f"  source: {escape(e['source'])}", overflow="ellipsis", no_wrap=True,
+                  highlight=False)
+    paper = paper_ratio(r)
+    if paper is not None:
+        con.print(f"paper-style ratio (45nm compute, MACs and SynOps only): {paper:.2f}x",
+                  highlight=False)
+    con.print(f"Report: {paths['html']} (also report.md, report.json)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `snn2hw profile` to the snn2hw app."""
+    from snn2hw.cli import user_errors
+
+    @app.command()
+    @user_errors
+    def profile(
+        run_dir: Path | None = typer.Argument(None, help="Run folder with a student.pt (default: the latest run under --runs-dir)."),
+        out: Path | None = typer.Option(None, "--out", "-o", help="Report folder (default: RUN_DIR/profile)."),
+        samples: int = typer.Option(256, "--samples", "-n", help="Test samples to record (the first N of the test split)."),
+        timesteps: str | None = typer.Option(None, "--timesteps", "-T", help="Also measure accuracy at these time steps, e.g. 1,2,4,8."),
+        cost_table: list[Path] | None = typer.Option(None, "--cost-table", help="Extra YAML cost table file (repeatable; schema: profilers/cost_tables.yaml)."),
+        first_layer: str = typer.Option("auto", "--first-layer", help="Analog first-layer MACs: auto (once if the input is constant over time), every-step, once."),
+        runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where to look for the latest run."),
+        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
+    ) -> None:
+        """Firing rates, exact SynOps, ANN MACs and energy of a run's student, as a report."""
+        from profilers.profile import ProfileOptions, profile_run
+        from profilers.report import write_report
+        from snn2hw.runs import latest_run
+
+        target = run_dir if run_dir is not None else latest_run(runs_dir).path
+        opts = ProfileOptions(samples=samples, timesteps=parse_timesteps(timesteps),
+                              cost_tables=tuple(cost_table or ()),
+                              first_layer=first_layer, device=device)  # type: ignore[arg-type]
+        report = profile_run(target, opts)
+        paths = write_report(report, out if out is not None else Path(target) / "profile")
+        print_summary(report, paths)

@@ -1,0 +1,121 @@
+"""Which synaptic layer consumes which neuron layer's spikes: a walk over a SpikingNet.
+
+The walk turns `body` (+ `readout`) into a list of LayerPlans, one per synaptic layer (conv or
+linear): its source (the neuron layer whose spikes it receives, or None for analog input), the
+stateless layers between source and synapse (pooling, flatten, BN, dropout: folded into the
+fan-out), and the neuron layer it drives (None for the readout).
+
+Covered: nested nn.Sequential, TimeFolded wrappers, SpikingNeuron. Not covered: blocks that
+branch (residual adds, concatenation); they raise ProfileError naming the block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from profilers.errors import ProfileError
+
+SYNAPTIC = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+PASS_THROUGH = (
+    nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d, nn.Flatten, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
+    nn.Dropout3d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d,
+)
+
+
+@dataclass
+class Stage:
+    """One leaf of the walked model: its dotted name (as in named_modules) and module."""
+
+    name: str
+    module: nn.Module
+
+    @property
+    def is_neuron(self) -> bool:
+        from snn2hw.neurons import SpikingNeuron
+
+        return isinstance(self.module, SpikingNeuron)
+
+
+@dataclass
+class LayerPlan:
+    """A synaptic layer with the stages that lead spikes to it and the neuron it feeds."""
+
+    name: str
+    """The synaptic layer's short name (e.g. conv2, readout)."""
+    synapse: Stage
+    source: str | None
+    """Name of the neuron layer whose spikes arrive here; None: analog (non-spike) input."""
+    pre: list[Stage] = field(default_factory=list)
+    """Stateless layers between source and synapse (their connectivity is folded in)."""
+    neuron: str | None = None
+    """The neuron layer this synapse drives; None for a non-spiking readout."""
+
+    @property
+    def chain(self) -> list[nn.Module]:
+        return [s.module for s in self.pre] + [self.synapse.module]
+
+
+def _leaves(module: nn.Module, prefix: str) -> list[Stage]:
+    """Flatten nested Sequentials and unwrap TimeFolded into an ordered list of stages."""
+    from snn2hw.neurons import SpikingNeuron, TimeFolded
+
+    if isinstance(module, nn.Sequential):
+        out: list[Stage] = []
+        for child_name, child in module.named_children():
+            out += _leaves(child, f"{prefix}.{child_name}" if prefix else child_name)
+        return out
+    if isinstance(module, TimeFolded):
+        return _leaves(module.layer, f"{prefix}.layer")
+    if isinstance(module, SpikingNeuron) or isinstance(module, SYNAPTIC + PASS_THROUGH):
+        return [Stage(prefix, module)]
+    raise ProfileError(
+        f"layer {prefix!r} ({type(module).__name__}) is not one the profiler can walk: it counts "
+        "feed-forward nn.Sequential students made of conv/linear, average pooling, BN, flatten, "
+        "dropout and SpikingNeuron layers. Branching blocks (residual adds, concatenation) and "
+        "max pooling are not covered yet; profile a sequential student instead."
+    )
+
+
+def short_name(dotted: str) -> str:
+    """body.conv1.layer -> conv1; readout.layer -> readout."""
+    parts = [p for p in dotted.split(".") if p not in ("body", "layer")]
+    return ".".join(parts) or dotted
+
+
+def walk(model: nn.Module) -> list[LayerPlan]:
+    """LayerPlans of a SpikingNet-like model (attributes `body` and `readout`), in order."""
+    body = getattr(model, "body", None)
+    if not isinstance(body, nn.Sequential) or not hasattr(model, "readout"):
+        raise ProfileError(
+            f"{type(model).__name__} is not a SpikingNet (needs an nn.Sequential `body` and a "
+            "`readout`); the profiler counts spiking students built by snn2hw.models"
+        )
+    stages = _leaves(body, "body") + _leaves(model.readout, "readout")
+    plans: list[LayerPlan] = []
+    source: str | None = None
+    pending: list[Stage] = []
+    current: LayerPlan | None = None
+    for st in stages:
+        if st.is_neuron:
+            if current is None:
+                raise ProfileError(
+                    f"neuron layer {short_name(st.name)!r} receives no synaptic layer since the "
+                    "previous neuron layer; the profiler needs conv/linear between neuron layers"
+                )
+            current.neuron = short_name(st.name)
+            source, pending, current = short_name(st.name), [], None
+        elif isinstance(st.module, SYNAPTIC):
+            if current is not None:  # synapse after synapse: the second one sees analog values
+                source, pending = None, []
+            current = LayerPlan(short_name(st.name), st, source, pending)
+            plans.append(current)
+            pending = []
+        elif current is None:
+            pending.append(st)
+        # stateless layers after a synapse and before its neuron (BN) do not change fan-out
+    if not plans:
+        raise ProfileError("the model has no conv or linear layer to profile")
+    return plans
