@@ -80,7 +80,10 @@ def _table(title: str, rows: list[tuple[str, str]]) -> None:
     t = Table(title=title, show_header=False)
     for k, v in rows:
         t.add_row(k, v)
-    Console().print(t)
+    import sys
+
+    # Outside a terminal (pipes, CliRunner) rich would wrap at 80 columns and cut paths.
+    Console(width=None if sys.stdout.isatty() else 200).print(t)
 
 
 def _pct(x: Optional[float]) -> str:

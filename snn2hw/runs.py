@@ -62,7 +62,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError,
-            OSError, AttributeError, ImportError) as e:
+            OSError, AttributeError, ImportError, IndexError, KeyError, TypeError) as e:
         raise CheckpointError(
             f"checkpoint {path} is corrupt or truncated and cannot be read ({type(e).__name__}: "
             f"{str(e).splitlines()[0] if str(e) else 'no detail'}). If a run was killed while "

@@ -1,0 +1,38 @@
+"""Shared fixtures: tiny run configs and the location of ../shared (real data for tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+# A run that takes a few seconds: digits subset, 1 teacher epoch, 1 student epoch.
+TINY_ARGS = [
+    "--epochs", "1", "--teacher-epochs", "1",
+    "--set", "data.train_subset=192", "--set", "data.test_subset=96", "--batch-size", "64",
+]
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"needs the shared data folder at {SHARED} (absent on this machine)")
+    return SHARED
+
+
+@pytest.fixture
+def cli():
+    """Invoke the real `snn2hw` typer app in-process; returns click's Result."""
+    from typer.testing import CliRunner
+
+    from snn2hw.cli import app
+
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(app, [str(a) for a in args])
+
+    return run
