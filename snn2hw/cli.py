@@ -107,7 +107,11 @@ def distill(
     student_arch: Optional[str] = typer.Option(None, "--student-arch", help="Spiking student architecture (default: digits-snn)."),
     timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T", help="Time steps per sample (default: 4)."),
     neuron: Optional[str] = typer.Option(None, "--neuron", help="Neuron preset: tet, idsnn, kdsnn (IF), norse (CUBA) (default: tet)."),
-    method: Optional[str] = typer.Option(None, "--method", help="Distillation method: kd (default), baseline."),
+    method: Optional[str] = typer.Option(None, "--method", help="Distillation method: kd (default), baseline, kdsnn-feature, sastc, ckdsnn, idsnn."),
+    tau: Optional[float] = typer.Option(None, "--tau", help="KD temperature (default: the method's paper value)."),
+    kd_weight: Optional[float] = typer.Option(None, "--kd-weight", help="Weight of the response-KD term (default: the method's paper value)."),
+    feature_weight: Optional[float] = typer.Option(None, "--feature-weight", help="Weight of the feature term: kdsnn-feature alpha, sastc beta, ckdsnn SAMD."),
+    sastc_variant: Optional[str] = typer.Option(None, "--sastc-variant", help="sastc loss: paper (similarity matrices, default) or code (projected features)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Student training epochs (default: 30)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Student learning rate (default: 3e-3)."),
     seed: Optional[int] = SeedOpt,
@@ -127,7 +131,9 @@ def distill(
         "data.download": download, "data.batch_size": batch_size, "teacher.path": teacher,
         "teacher.arch": teacher_arch, "teacher.epochs": teacher_epochs,
         "student.arch": student_arch, "student.timesteps": timesteps, "student.neuron": neuron,
-        "distill.method": method, "train.epochs": epochs, "train.lr": lr, "train.seed": seed,
+        "distill.method": method, "distill.tau": tau, "distill.weight": kd_weight,
+        "distill.feature_weight": feature_weight, "distill.sastc_variant": sastc_variant,
+        "train.epochs": epochs, "train.lr": lr, "train.seed": seed,
         "train.device": device,
     }
     _check_resume(resume, {**overrides, "_config": config, "_set": set_ or None})

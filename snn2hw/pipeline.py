@@ -13,7 +13,8 @@ from torch import nn
 
 from snn2hw.config import RunConfig, config_from_dict, load_yaml
 from snn2hw.data import DatasetBundle, load_dataset
-from snn2hw.distill import StepOutputs, build_method
+from snn2hw.distill import FeatureShapes, StepOutputs, build_method
+from snn2hw.distill.taps import TeacherTaps, classifier_weight
 from snn2hw.errors import CheckpointError, ConfigError
 from snn2hw.models import ModelSpec, build_model
 from snn2hw.neurons import PRESETS, NeuronSpec
@@ -101,7 +102,8 @@ def _teacher_phase(cfg: RunConfig, bundle: DatasetBundle, run: RunDir, device, r
         teacher.to(device)
         _, test_loader = make_loaders(bundle.train, bundle.test, cfg.data.batch_size, 0,
                                       torch.Generator(), pin=False)
-        return teacher, {"test_acc": evaluate(teacher, test_loader, device), "source": str(cfg.teacher.path)}
+        return teacher, {"arch": spec.arch, "test_acc": evaluate(teacher, test_loader, device),
+                         "source": str(cfg.teacher.path)}
     torch.manual_seed(cfg.train.seed)
     spec = ModelSpec("teacher", cfg.teacher.arch, bundle.in_shape, bundle.num_classes)
     teacher = build_model(spec)
@@ -117,7 +119,7 @@ def _teacher_phase(cfg: RunConfig, bundle: DatasetBundle, run: RunDir, device, r
         cfg=cfg.train, seed=cfg.train.seed, run=run, ckpt_path=run.teacher_ckpt, device=device,
         reporter=reporter,
     )
-    return teacher, {"test_acc": last.get("test_acc"), "source": "trained"}
+    return teacher, {"arch": spec.arch, "test_acc": last.get("test_acc"), "source": "trained"}
 
 
 def train_teacher(cfg: RunConfig, *, resume: str | Path | None = None,
@@ -158,15 +160,32 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
     torch.manual_seed(cfg.train.seed + 1)
     sspec = ModelSpec("student", cfg.student.arch, bundle.in_shape, bundle.num_classes,
                       cfg.student.timesteps, nspec)
-    student = build_model(sspec)
+    student = build_model(sspec).to(device)
+    method.check_models(student, teacher)
+    taps = None
+    if method.needs_features:
+        taps = TeacherTaps(teacher, tinfo["arch"])
+        method.bind(probe_shapes(student, teacher, taps, bundle, device))
+    # Initialisation from the teacher (IDSNN) happens once; a resumed run loads its checkpoint.
+    init_info = {} if run.student_ckpt.exists() else method.init_student(student, teacher)
+    t_classifier = classifier_weight(teacher) if teacher is not None else None
 
     def step(x, y):
-        logits = student(x)
-        t_logits = None
+        s_feats: dict = {}
+        if method.needs_features:
+            seq, s_feats = student.forward_sequence(x)
+            logits = seq.mean(0)
+        else:
+            logits = student(x)
+        t_logits, t_feats = None, {}
         if teacher is not None:
             with torch.no_grad():
                 t_logits = teacher(x)
-        terms = method(StepOutputs(targets=y, student_logits=logits, teacher_logits=t_logits))
+            if taps is not None:
+                t_feats = taps.pop()
+        terms = method(StepOutputs(targets=y, student_logits=logits, teacher_logits=t_logits,
+                                   student_features=s_feats, teacher_features=t_feats,
+                                   teacher_classifier=t_classifier))
         return terms, logits
 
     last = fit(
@@ -175,9 +194,12 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
         num_workers=cfg.data.num_workers, cfg=cfg.train, seed=cfg.train.seed + 1, run=run,
         ckpt_path=run.student_ckpt, device=device, reporter=reporter,
     )
+    if taps is not None:
+        taps.close()
     summary = {
         "run_dir": str(run.path), "dataset": bundle.name, "method": cfg.distill.method,
         "teacher": {"arch": cfg.teacher.arch, **tinfo} if teacher is not None else None,
+        "init": {k: v for k, v in init_info.items() if k == "initialised_from_teacher"},
         "student": {"arch": cfg.student.arch, "timesteps": cfg.student.timesteps,
                     "neuron": nspec.to_dict(), "test_acc": last.get("test_acc"),
                     "checkpoint": str(run.student_ckpt)},
@@ -185,6 +207,24 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
     }
     run.write_summary(summary)
     return summary
+
+
+@torch.no_grad()
+def probe_shapes(student: nn.Module, teacher: nn.Module, taps: TeacherTaps, bundle: DatasetBundle,
+                 device: torch.device) -> FeatureShapes:
+    """Per-sample shapes of the student's and teacher's taps, from one forward on two samples."""
+    x = torch.stack([bundle.train[i][0] for i in range(min(2, len(bundle.train)))]).to(device)
+    mode = student.training
+    student.eval()
+    _, s_feats = student.forward_sequence(x)
+    teacher(x)
+    t_feats = taps.pop()
+    student.train(mode)
+    return FeatureShapes(
+        student={k: tuple(v.shape[2:]) for k, v in s_feats.items()},
+        teacher={k: tuple(v.shape[1:]) for k, v in t_feats.items()},
+        num_classes=bundle.num_classes, has_classifier=classifier_weight(teacher) is not None,
+    )
 
 
 def evaluate_run(run_dir: str | Path, *, device: str = "auto") -> dict[str, Any]:
