@@ -139,6 +139,27 @@ def train_teacher(cfg: RunConfig, *, resume: str | Path | None = None,
     return summary
 
 
+def _preflight(cfg: RunConfig, method, student: nn.Module, bundle: DatasetBundle) -> None:
+    """Check the method suits the student and teacher architectures and bind its feature parts.
+
+    Uses an untrained teacher of the configured architecture (or the given checkpoint), so that
+    a wrong architecture or class count is reported before any training.
+    """
+    if cfg.teacher.path:
+        teacher, tspec, _ = load_model(cfg.teacher.path, "teacher", bundle)
+    else:
+        tspec = ModelSpec("teacher", cfg.teacher.arch, bundle.in_shape, bundle.num_classes)
+        teacher = build_model(tspec)
+    teacher.eval()
+    method.check_models(student, teacher)
+    if method.needs_features:
+        taps = TeacherTaps(teacher, tspec.arch)
+        try:
+            method.bind(probe_shapes(student, teacher, taps, bundle, torch.device("cpu")))
+        finally:
+            taps.close()
+
+
 def distill(cfg: RunConfig, *, resume: str | Path | None = None,
             reporter: Reporter | None = None) -> dict[str, Any]:
     """Teacher (trained or loaded) -> spiking student trained with the configured method."""
@@ -150,22 +171,21 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
     nspec = neuron_spec(cfg)
     t0 = time.perf_counter()
 
+    torch.manual_seed(cfg.train.seed + 1)
+    sspec = ModelSpec("student", cfg.student.arch, bundle.in_shape, bundle.num_classes,
+                      cfg.student.timesteps, nspec)
+    student = build_model(sspec)
+    if method.needs_teacher:  # fail on unsuitable architectures before training anything
+        _preflight(cfg, method, student, bundle)
+
     teacher, tinfo = (None, {})
     if method.needs_teacher:
         teacher, tinfo = _teacher_phase(cfg, bundle, run, device, reporter)
         teacher.eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
-
-    torch.manual_seed(cfg.train.seed + 1)
-    sspec = ModelSpec("student", cfg.student.arch, bundle.in_shape, bundle.num_classes,
-                      cfg.student.timesteps, nspec)
-    student = build_model(sspec).to(device)
-    method.check_models(student, teacher)
-    taps = None
-    if method.needs_features:
-        taps = TeacherTaps(teacher, tinfo["arch"])
-        method.bind(probe_shapes(student, teacher, taps, bundle, device))
+    student = student.to(device)
+    taps = TeacherTaps(teacher, tinfo["arch"]) if method.needs_features else None
     # Initialisation from the teacher (IDSNN) happens once; a resumed run loads its checkpoint.
     init_info = {} if run.student_ckpt.exists() else method.init_student(student, teacher)
     t_classifier = classifier_weight(teacher) if teacher is not None else None
