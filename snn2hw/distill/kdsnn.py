@@ -111,7 +111,6 @@ class KDSNNFeature(DistillMethod):
             t_map = as_map(out.teacher_features[t].detach())
             s_map, t_map = match_spatial(s_map, t_map)
             s_map = self.connectors[f"{s}__{t}"](s_map)
-            s_map, t_map = match_spatial(s_map, t_map)
             feat = feat + masked_l2(s_map, t_map) / 2 ** (n - 1 - i)
         terms = {"ce": ce, "feature": feat}
         loss = ce + self.alpha * feat
