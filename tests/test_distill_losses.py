@@ -147,3 +147,27 @@ def test_stm_score_hand_computed():
     want = math.sqrt(2 * ((1 - 1 / math.sqrt(2)) ** 2 + 0.5))
     assert stm_score([s], [t]).item() == pytest.approx(want, rel=1e-6)
     assert stm_score([t[None]], [t]).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_sastc_under_ddp_with_changing_batch_sizes(tmp_path):
+    """Wrapped in DistributedDataParallel (gloo, one rank), batches of 16, 5 and 1 all train."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
+    try:
+        m = _sastc("paper", identity=False)
+        ddp = DDP(m)
+        opt = torch.optim.SGD(ddp.parameters(), lr=0.1)
+        for b in (16, 5, 1):
+            s = {"s1": torch.rand(2, b, 3, 4, 4).round(), "s2": torch.rand(2, b, 3, 2, 2).round()}
+            t = {"t1": torch.randn(b, 3, 4, 4), "t2": torch.randn(b, 3, 2, 2)}
+            out = StepOutputs(torch.zeros(b, dtype=torch.long), torch.randn(b, 5, requires_grad=True),
+                              torch.randn(b, 5), s, t)
+            terms = ddp(out)
+            opt.zero_grad()
+            terms["loss"].backward()
+            opt.step()
+            assert torch.isfinite(terms["loss"]) and terms["stm"] >= 0
+    finally:
+        dist.destroy_process_group()
