@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import run_jobs  # noqa: E402
+from bench_common import run_jobs
 
 HERE = Path(__file__).resolve().parent
 
@@ -98,11 +98,11 @@ def markdown(summary: dict) -> str:
     s = summary["settings"]
     accs = [t["test_acc"] for t in summary["teachers"].values()]
     lines = [
-        f"Dataset {s['dataset']}, student {s['student_arch']} (T={s['timesteps']}, neuron "
+        (f"Dataset {s['dataset']}, student {s['student_arch']} (T={s['timesteps']}, neuron "
         f"{s['neuron']}), teacher {s['teacher_arch']} (test acc mean "
         f"{100 * statistics.fmean(accs):.2f}%), {s['epochs']} student epochs, seeds "
         f"{', '.join(map(str, s['seeds']))}, device {s['device']}, {s['parallel']} job(s) at a "
-        f"time x {s['threads']} thread(s).",
+        f"time x {s['threads']} thread(s)."),
         "",
         "| method | test acc % (mean ± std) | min–max % | time/epoch s | peak mem MiB | STM (b=64) |",
         "|---|---|---|---|---|---|",

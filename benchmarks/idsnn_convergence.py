@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import run_jobs  # noqa: E402
-from distill_methods import base_config  # noqa: E402
+from bench_common import run_jobs
+from distill_methods import base_config
 
 HERE = Path(__file__).resolve().parent
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 import torch
-
 from conftest import TINY_ARGS
+
 from snn2hw.distill import METHODS
 
 RESNETS = ["--student-arch", "digits-resnet", "--teacher-arch", "digits-resnet"]
@@ -131,8 +131,8 @@ def test_bad_feature_pairs_and_options(cli, tmp_path):
 
 
 def test_idsnn_initialises_once_not_on_resume(cli, tmp_path, monkeypatch):
-    import snn2hw.distill.idsnn as idsnn
     import snn2hw.train as train_mod
+    from snn2hw.distill import idsnn
 
     calls = []
     real_init = idsnn.init_from_teacher

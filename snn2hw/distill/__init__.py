@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from snn2hw.config import DistillConfig
 from snn2hw.distill.base import DistillMethod, FeatureShapes, StepOutputs

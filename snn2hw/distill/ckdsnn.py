@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from snn2hw.distill.base import DistillMethod, FeatureShapes, StepOutputs, default
 from snn2hw.distill.kd import kd_loss
