@@ -49,7 +49,7 @@ DownloadOpt = typer.Option(None, "--download/--no-download", help="Let torchvisi
 BatchOpt = typer.Option(None, "--batch-size", help="Training batch size (default: 64).")
 SeedOpt = typer.Option(None, "--seed", help="Random seed for init, shuffling and subsets (default: 0).")
 DeviceOpt = typer.Option(None, "--device", help="auto (CUDA if present), cpu, cuda, cuda:N.")
-TeacherArchOpt = typer.Option(None, "--teacher-arch", help="ANN teacher architecture (default: digits-cnn).")
+TeacherArchOpt = typer.Option(None, "--teacher-arch", help="ANN teacher: digits-cnn (default), digits-resnet, resnet18, resnet34, resnet19, wrn28-4, vgg16.")
 TeacherEpochsOpt = typer.Option(None, "--teacher-epochs", help="Epochs to train the teacher (default: 15).")
 ResumeOpt = typer.Option(None, "--resume", help="Continue an interrupted run from its last checkpoint (uses its saved config).")
 
@@ -105,10 +105,14 @@ def distill(
     teacher: Optional[str] = typer.Option(None, "--teacher", help="Teacher checkpoint (teacher.pt) to use instead of training one."),
     teacher_arch: Optional[str] = TeacherArchOpt,
     teacher_epochs: Optional[int] = TeacherEpochsOpt,
-    student_arch: Optional[str] = typer.Option(None, "--student-arch", help="Spiking student architecture (default: digits-snn)."),
+    student_arch: Optional[str] = typer.Option(None, "--student-arch", help="Spiking student: digits-snn (default), digits-resnet, vgg11, vgg16, resnet18, resnet19, wrn16-2."),
     timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T", help="Time steps per sample (default: 4)."),
     neuron: Optional[str] = typer.Option(None, "--neuron", help="Neuron preset: tet, idsnn, kdsnn (IF), norse (CUBA) (default: tet)."),
-    method: Optional[str] = typer.Option(None, "--method", help="Distillation method: kd (default), baseline."),
+    method: Optional[str] = typer.Option(None, "--method", help="Distillation method: kd (default), baseline, kdsnn-feature, sastc, ckdsnn, idsnn."),
+    tau: Optional[float] = typer.Option(None, "--tau", help="KD temperature (default: the method's paper value)."),
+    kd_weight: Optional[float] = typer.Option(None, "--kd-weight", help="Weight of the response-KD term (default: the method's paper value)."),
+    feature_weight: Optional[float] = typer.Option(None, "--feature-weight", help="Weight of the feature term: kdsnn-feature alpha, sastc beta, ckdsnn SAMD."),
+    sastc_variant: Optional[str] = typer.Option(None, "--sastc-variant", help="sastc loss: paper (similarity matrices, default) or code (projected features)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Student training epochs (default: 30)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Student learning rate (default: 3e-3)."),
     seed: Optional[int] = SeedOpt,
@@ -129,7 +133,9 @@ def distill(
         "data.download": download, "data.batch_size": batch_size, "teacher.path": teacher,
         "teacher.arch": teacher_arch, "teacher.epochs": teacher_epochs,
         "student.arch": student_arch, "student.timesteps": timesteps, "student.neuron": neuron,
-        "distill.method": method, "train.epochs": epochs, "train.lr": lr, "train.seed": seed,
+        "distill.method": method, "distill.tau": tau, "distill.weight": kd_weight,
+        "distill.feature_weight": feature_weight, "distill.sastc_variant": sastc_variant,
+        "train.epochs": epochs, "train.lr": lr, "train.seed": seed,
         "train.device": device, "train.neuron_backend": neuron_backend,
     }
     _check_resume(resume, {**overrides, "_config": config, "_set": set_ or None})
@@ -157,7 +163,7 @@ def teacher(
     data_root: Optional[str] = DataRootOpt,
     download: Optional[bool] = DownloadOpt,
     batch_size: Optional[int] = BatchOpt,
-    arch: Optional[str] = typer.Option(None, "--arch", help="ANN teacher architecture (default: digits-cnn)."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="ANN teacher: digits-cnn (default), digits-resnet, resnet18, resnet34, resnet19, wrn28-4, vgg16."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (default: 15)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default: 2e-3)."),
     seed: Optional[int] = SeedOpt,

@@ -72,11 +72,33 @@ class TrainConfig:
 @dataclass
 class DistillConfig:
     method: str = "kd"
-    """Distillation method: baseline (CE only), kd (response KD)."""
-    tau: float = 4.0
-    """KD temperature."""
-    weight: float = 1.0
-    """Weight of the KD term: L = CE + weight * KD."""
+    """Distillation method: baseline (CE only), kd (response KD), kdsnn-feature, sastc, ckdsnn, idsnn."""
+    tau: Optional[float] = None
+    """KD temperature; null = the method's paper default (kd/sastc/idsnn 4, ckdsnn 2)."""
+    weight: Optional[float] = None
+    """Weight w of the response-KD term, L = CE + w * KD + ...; null = the method's default
+    (kd 1, sastc 1, ckdsnn 1, idsnn 0.3, kdsnn-feature 0 = no response KD)."""
+    feature_weight: Optional[float] = None
+    """Weight of the method's feature term; null = its default (kdsnn-feature alpha 1e-3,
+    sastc beta 400, ckdsnn SAMD weight 1)."""
+    feature_pairs: list = field(default_factory=list)
+    """kdsnn-feature: stage pairs 'student_tap:teacher_tap', e.g. [layer2:layer2]; empty = the
+    deepest taps of both networks matched by depth."""
+    sastc_variant: Literal["paper", "code"] = "paper"
+    """sastc: paper = MSE between similarity matrices; code = MSE between projected feature maps
+    (the released code)."""
+    sastc_embed_dim: int = 64
+    """sastc: width of the query/key vectors."""
+    sastc_row_bins: int = 32
+    """sastc: fixed width of the similarity-row profile the query/key MLPs read (batch-size free)."""
+    samd_tau: float = 2.0
+    """ckdsnn: temperature of the spatial softmax over CAM/SAM."""
+    nld: bool = True
+    """ckdsnn: smooth the student logits in the KD term with Gaussian noise (training only)."""
+    nld_scale: float = 1.0
+    """ckdsnn: noise std as a multiple of the logits' std over classes."""
+    idsnn_init: bool = True
+    """idsnn: initialise the student ResNet from the teacher (false = random init, KD only)."""
 
 
 @dataclass
@@ -107,6 +129,8 @@ CLI_FLAGS: dict[str, str] = {
     "student.neuron": "--neuron", "train.epochs": "--epochs", "train.lr": "--lr",
     "train.seed": "--seed", "train.device": "--device", "distill.method": "--method",
     "train.neuron_backend": "--neuron-backend",
+    "distill.tau": "--tau", "distill.weight": "--kd-weight",
+    "distill.feature_weight": "--feature-weight", "distill.sastc_variant": "--sastc-variant",
 }
 
 
@@ -144,6 +168,11 @@ def _coerce(key: str, tp: Any, value: Any) -> Any:
     elif tp is str:
         if isinstance(value, str):
             return value
+    elif tp is list or origin is list:
+        if isinstance(value, list):
+            return list(value)
+        if isinstance(value, str):  # --set distill.feature_pairs=layer2:layer2
+            return [value]
     elif tp is dict or origin is dict:
         if isinstance(value, dict):
             return dict(value)
@@ -233,9 +262,22 @@ def validate(cfg: RunConfig) -> None:
     for key, v in positive.items():
         if v < 1:
             raise ConfigError(f"{key} must be a positive integer (got {v}); set it with {_where(key)}")
-    for key, v in {"train.lr": cfg.train.lr, "teacher.lr": cfg.teacher.lr, "distill.tau": cfg.distill.tau}.items():
-        if v <= 0:
+    d = cfg.distill
+    for key, v in {"train.lr": cfg.train.lr, "teacher.lr": cfg.teacher.lr, "distill.tau": d.tau,
+                   "distill.samd_tau": d.samd_tau, "distill.sastc_embed_dim": d.sastc_embed_dim,
+                   "distill.sastc_row_bins": d.sastc_row_bins}.items():
+        if v is not None and v <= 0:
             raise ConfigError(f"{key} must be > 0 (got {v}); set it with {_where(key)}")
+    for key, v in {"distill.weight": d.weight, "distill.feature_weight": d.feature_weight,
+                   "distill.nld_scale": d.nld_scale}.items():
+        if v is not None and v < 0:
+            raise ConfigError(f"{key} must be >= 0 (got {v}); set it with {_where(key)}")
+    for p in d.feature_pairs:
+        if not isinstance(p, str) or p.count(":") != 1:
+            raise ConfigError(
+                f"distill.feature_pairs entries must be strings 'student_tap:teacher_tap' (got "
+                f"{p!r}); e.g. --set 'distill.feature_pairs=[layer2:layer2]'"
+            )
     for key in ("data.train_subset", "data.test_subset"):
         v = getattr(cfg.data, key.split(".")[1])
         if v is not None and v < 1:

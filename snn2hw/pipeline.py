@@ -14,7 +14,8 @@ from torch import nn
 from snn2hw import distributed
 from snn2hw.config import RunConfig, config_from_dict, load_yaml
 from snn2hw.data import DatasetBundle, load_dataset
-from snn2hw.distill import StepOutputs, build_method
+from snn2hw.distill import FeatureShapes, StepOutputs, build_method
+from snn2hw.distill.taps import TeacherTaps, classifier_weight
 from snn2hw.errors import CheckpointError, ConfigError
 from snn2hw.models import ModelSpec, build_model
 from snn2hw.neurons import PRESETS, NeuronSpec, set_backend
@@ -124,7 +125,8 @@ def _teacher_phase(cfg: RunConfig, bundle: DatasetBundle, run: RunDir, device, r
             save_checkpoint(run.teacher_ckpt, {**ck, "source": str(cfg.teacher.path)})
         teacher.to(device)
         _, test_loader = make_loaders(bundle.train, bundle.test, cfg.data.batch_size, 0, 0, pin=False)
-        return teacher, {"test_acc": evaluate(teacher, test_loader, device), "source": str(cfg.teacher.path)}
+        return teacher, {"arch": spec.arch, "test_acc": evaluate(teacher, test_loader, device),
+                         "source": str(cfg.teacher.path)}
     torch.manual_seed(cfg.train.seed)
     spec = ModelSpec("teacher", cfg.teacher.arch, bundle.in_shape, bundle.num_classes)
     teacher = build_model(spec)
@@ -140,7 +142,7 @@ def _teacher_phase(cfg: RunConfig, bundle: DatasetBundle, run: RunDir, device, r
         cfg=cfg.train, seed=cfg.train.seed, run=run, ckpt_path=run.teacher_ckpt, device=device,
         reporter=reporter,
     )
-    return teacher, {"test_acc": last.get("test_acc"), "source": "trained"}
+    return teacher, {"arch": spec.arch, "test_acc": last.get("test_acc"), "source": "trained"}
 
 
 def train_teacher(cfg: RunConfig, *, resume: str | Path | None = None,
@@ -161,6 +163,27 @@ def train_teacher(cfg: RunConfig, *, resume: str | Path | None = None,
     return summary
 
 
+def _preflight(cfg: RunConfig, method, student: nn.Module, bundle: DatasetBundle) -> None:
+    """Check the method suits the student and teacher architectures and bind its feature parts.
+
+    Uses an untrained teacher of the configured architecture (or the given checkpoint), so that
+    a wrong architecture or class count is reported before any training.
+    """
+    if cfg.teacher.path:
+        teacher, tspec, _ = load_model(cfg.teacher.path, "teacher", bundle)
+    else:
+        tspec = ModelSpec("teacher", cfg.teacher.arch, bundle.in_shape, bundle.num_classes)
+        teacher = build_model(tspec)
+    teacher.eval()
+    method.check_models(student, teacher)
+    if method.needs_features:
+        taps = TeacherTaps(teacher, tspec.arch)
+        try:
+            method.bind(probe_shapes(student, teacher, taps, bundle, torch.device("cpu")))
+        finally:
+            taps.close()
+
+
 def distill(cfg: RunConfig, *, resume: str | Path | None = None,
             reporter: Reporter | None = None) -> dict[str, Any]:
     """Teacher (trained or loaded) -> spiking student trained with the configured method."""
@@ -179,6 +202,8 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
         set_backend(student, cfg.train.neuron_backend)
     except ValueError as e:
         raise ConfigError(f"{e} (option --neuron-backend)") from None
+    if method.needs_teacher:  # fail on unsuitable architectures before training anything
+        _preflight(cfg, method, student, bundle)
     t0 = time.perf_counter()
 
     teacher, tinfo = (None, {})
@@ -187,15 +212,28 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
         teacher.eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
-
+    student = student.to(device)
+    taps = TeacherTaps(teacher, tinfo["arch"]) if method.needs_features else None
+    # Initialisation from the teacher (IDSNN) happens once; a resumed run loads its checkpoint.
+    init_info = {} if run.student_ckpt.exists() else method.init_student(student, teacher)
+    t_classifier = classifier_weight(teacher) if teacher is not None else None
 
     def step(net, x, y):
-        logits = net(x)
-        t_logits = None
+        s_feats: dict = {}
+        if method.needs_features:  # through net (the DDP wrapper under torchrun), not .module
+            seq, s_feats = net(x, with_features=True)
+            logits = seq.mean(0)
+        else:
+            logits = net(x)
+        t_logits, t_feats = None, {}
         if teacher is not None:
             with torch.no_grad():
                 t_logits = teacher(x)
-        terms = method(StepOutputs(targets=y, student_logits=logits, teacher_logits=t_logits))
+            if taps is not None:
+                t_feats = taps.pop()
+        terms = method(StepOutputs(targets=y, student_logits=logits, teacher_logits=t_logits,
+                                   student_features=s_feats, teacher_features=t_feats,
+                                   teacher_classifier=t_classifier))
         return terms, logits
 
     last = fit(
@@ -204,9 +242,12 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
         num_workers=cfg.data.num_workers, cfg=cfg.train, seed=cfg.train.seed + 1, run=run,
         ckpt_path=run.student_ckpt, device=device, reporter=reporter,
     )
+    if taps is not None:
+        taps.close()
     summary = {
         "run_dir": str(run.path), "dataset": bundle.name, "method": cfg.distill.method,
         "teacher": {"arch": cfg.teacher.arch, **tinfo} if teacher is not None else None,
+        "init": {k: v for k, v in init_info.items() if k == "initialised_from_teacher"},
         "student": {"arch": cfg.student.arch, "timesteps": cfg.student.timesteps,
                     "neuron": nspec.to_dict(), "test_acc": last.get("test_acc"),
                     "checkpoint": str(run.student_ckpt)},
@@ -215,6 +256,24 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
     if distributed.current().is_main:
         run.write_summary(summary)
     return summary
+
+
+@torch.no_grad()
+def probe_shapes(student: nn.Module, teacher: nn.Module, taps: TeacherTaps, bundle: DatasetBundle,
+                 device: torch.device) -> FeatureShapes:
+    """Per-sample shapes of the student's and teacher's taps, from one forward on two samples."""
+    x = torch.stack([bundle.train[i][0] for i in range(min(2, len(bundle.train)))]).to(device)
+    mode = student.training
+    student.eval()
+    _, s_feats = student.forward_sequence(x)
+    teacher(x)
+    t_feats = taps.pop()
+    student.train(mode)
+    return FeatureShapes(
+        student={k: tuple(v.shape[2:]) for k, v in s_feats.items()},
+        teacher={k: tuple(v.shape[1:]) for k, v in t_feats.items()},
+        num_classes=bundle.num_classes, has_classifier=classifier_weight(teacher) is not None,
+    )
 
 
 def evaluate_run(run_dir: str | Path, *, device: str = "auto") -> dict[str, Any]:

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from snn2hw.config import DistillConfig
-from snn2hw.distill.base import DistillMethod, StepOutputs
+from snn2hw.distill.base import DistillMethod, FeatureShapes, StepOutputs
+from snn2hw.distill.ckdsnn import CKDSNN
+from snn2hw.distill.idsnn import IDSNN
+from snn2hw.distill.kdsnn import KDSNNFeature
 from snn2hw.distill.methods import Baseline, ResponseKD
+from snn2hw.distill.sastc import SASTC
 from snn2hw.errors import ConfigError
+
+
+def _kd(cfg: DistillConfig) -> DistillMethod:
+    return ResponseKD(4.0 if cfg.tau is None else cfg.tau, 1.0 if cfg.weight is None else cfg.weight)
+
 
 METHODS: dict[str, Callable[[DistillConfig], DistillMethod]] = {
     "baseline": lambda cfg: Baseline(),
-    "kd": lambda cfg: ResponseKD(cfg.tau, cfg.weight),
+    "kd": _kd,
+    "kdsnn-feature": lambda cfg: KDSNNFeature(cfg.feature_weight, cfg.feature_pairs, cfg.weight,
+                                              cfg.tau),
+    "sastc": lambda cfg: SASTC(cfg.tau, cfg.weight, cfg.feature_weight, cfg.sastc_variant,
+                               cfg.sastc_embed_dim, cfg.sastc_row_bins),
+    "ckdsnn": lambda cfg: CKDSNN(cfg.tau, cfg.weight, cfg.feature_weight, cfg.samd_tau, cfg.nld,
+                                 cfg.nld_scale),
+    "idsnn": lambda cfg: IDSNN(cfg.tau, cfg.weight, cfg.idsnn_init),
 }
 
 
@@ -24,4 +40,4 @@ def build_method(cfg: DistillConfig) -> DistillMethod:
     return METHODS[cfg.method](cfg)
 
 
-__all__ = ["METHODS", "DistillMethod", "StepOutputs", "build_method"]
+__all__ = ["METHODS", "DistillMethod", "FeatureShapes", "StepOutputs", "build_method"]

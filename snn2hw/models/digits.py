@@ -37,10 +37,12 @@ def digits_snn(
 class DigitsCNN(nn.Module):
     """conv32-BN-ReLU - conv64-BN-ReLU - avgpool2 - fc128-ReLU - fc(classes)."""
 
-    feature_taps = ("stage1", "stage2")
-
     def __init__(self, in_shape: tuple[int, ...], num_classes: int) -> None:
         super().__init__()
+        # tap name -> module whose input (the pre-activation) is the tap. No CAM classifier:
+        # the head is two linear layers after a flatten, not one after global pooling.
+        self.feature_taps = {"stage1": "stage1.2", "stage2": "stage2.2"}
+        self.classifier = None
         c, h, w = in_shape
         self.stage1 = nn.Sequential(nn.Conv2d(c, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU())
         self.stage2 = nn.Sequential(

@@ -8,11 +8,30 @@ from typing import Callable
 from torch import nn
 
 from snn2hw.errors import CheckpointError, ConfigError
+from snn2hw.models import resnet, vgg
 from snn2hw.models.digits import DigitsCNN, digits_snn
 from snn2hw.neurons import NeuronSpec
 
-STUDENTS: dict[str, Callable[..., nn.Module]] = {"digits-snn": digits_snn}
-TEACHERS: dict[str, Callable[..., nn.Module]] = {"digits-cnn": DigitsCNN}
+# Spiking students: builder(in_shape, num_classes, timesteps, neuron) -> SpikingNet.
+STUDENTS: dict[str, Callable[..., nn.Module]] = {
+    "digits-snn": digits_snn,
+    "digits-resnet": resnet.student_builder("digits-resnet-student"),
+    "vgg11": vgg.student_builder("vgg11"),
+    "vgg16": vgg.student_builder("vgg16"),
+    "resnet18": resnet.student_builder("resnet18"),
+    "resnet19": resnet.student_builder("resnet19"),
+    "wrn16-2": resnet.student_builder("wrn16-2"),
+}
+# ANN teachers: builder(in_shape, num_classes) -> nn.Module with feature_taps and classifier.
+TEACHERS: dict[str, Callable[..., nn.Module]] = {
+    "digits-cnn": DigitsCNN,
+    "digits-resnet": resnet.teacher_builder("digits-resnet-teacher"),
+    "resnet18": resnet.teacher_builder("resnet18"),
+    "resnet34": resnet.teacher_builder("resnet34"),
+    "resnet19": resnet.teacher_builder("resnet19"),
+    "wrn28-4": resnet.teacher_builder("wrn28-4"),
+    "vgg16": vgg.teacher_builder("vgg16"),
+}
 
 
 @dataclass

@@ -53,9 +53,14 @@ class SpikingNet(nn.Module):
                 feats[name] = h
         return self.readout(h), feats
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, _ = self.forward_sequence(x)
-        return out.mean(0)
+    def forward(self, x: torch.Tensor, with_features: bool = False):
+        """Logits [B, classes] (readout averaged over T); with_features: forward_sequence's pair.
+
+        The keyword lets callers that hold a DistributedDataParallel wrapper get features through
+        the wrapper's forward, which is what synchronises gradients.
+        """
+        out, feats = self.forward_sequence(x)
+        return (out, feats) if with_features else out.mean(0)
 
 
 def conv_block(c_in: int, c_out: int, spec: NeuronSpec, *, bn: bool = False) -> list[nn.Module]:
