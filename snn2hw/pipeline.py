@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from snn2hw.config import RunConfig, config_from_dict, load_yaml
-from snn2hw.data import DatasetBundle, load_dataset
+from snn2hw.data import DatasetBundle, EventOptions, load_dataset
 from snn2hw.distill import StepOutputs, build_method
 from snn2hw.errors import CheckpointError, ConfigError
 from snn2hw.models import ModelSpec, build_model
@@ -45,8 +45,18 @@ def neuron_spec(cfg: RunConfig) -> NeuronSpec:
     return spec
 
 
+def event_options(cfg: RunConfig) -> EventOptions:
+    """Frame, augmentation, split and cache settings of the config; T follows student.timesteps."""
+    d = cfg.data
+    return EventOptions(
+        time_bins=cfg.student.timesteps, frame_size=d.frame_size, denoise_us=d.denoise_us,
+        augment=d.augment, max_shift=d.max_shift, split=d.split, split_seed=d.split_seed,
+        cache=d.cache, cache_dir=d.cache_dir,
+    )
+
+
 def load_data(cfg: RunConfig) -> DatasetBundle:
-    bundle = load_dataset(cfg.data.dataset, cfg.data.data_root, cfg.data.download)
+    bundle = load_dataset(cfg.data.dataset, cfg.data.data_root, cfg.data.download, event_options(cfg))
     return bundle.limited(cfg.data.train_subset, cfg.data.test_subset, cfg.train.seed)
 
 

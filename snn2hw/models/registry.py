@@ -9,10 +9,15 @@ from torch import nn
 
 from snn2hw.errors import CheckpointError, ConfigError
 from snn2hw.models.digits import DigitsCNN, digits_snn
+from snn2hw.models.events import VGGANN, EventCNN, nmnist_snn, vggsnn
 from snn2hw.neurons import NeuronSpec
 
-STUDENTS: dict[str, Callable[..., nn.Module]] = {"digits-snn": digits_snn}
-TEACHERS: dict[str, Callable[..., nn.Module]] = {"digits-cnn": DigitsCNN}
+STUDENTS: dict[str, Callable[..., nn.Module]] = {
+    "digits-snn": digits_snn, "vggsnn": vggsnn, "nmnist-snn": nmnist_snn,
+}
+TEACHERS: dict[str, Callable[..., nn.Module]] = {
+    "digits-cnn": DigitsCNN, "event-cnn": EventCNN, "vgg-ann": VGGANN,
+}
 
 
 @dataclass
