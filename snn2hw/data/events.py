@@ -101,7 +101,8 @@ class EventFrames(Dataset):
 def per_class_split(targets: Sequence[int], test_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Seeded split of each class separately: round(n_c * test_fraction) test items per class.
 
-    Classes are visited in sorted order with one numpy Generator, so the same targets and seed
+    A class with at least 2 samples keeps at least one on each side. Classes are visited in
+    sorted order with one numpy Generator, so the same targets and seed
     always give the same (sorted) train and test index lists.
     """
     rng = np.random.default_rng(seed)
@@ -112,6 +113,8 @@ def per_class_split(targets: Sequence[int], test_fraction: float, seed: int) -> 
         idx = np.flatnonzero(y == c)
         perm = idx[rng.permutation(len(idx))]
         n_test = int(round(len(idx) * test_fraction))
+        if len(idx) >= 2:  # tiny classes keep at least one sample on each side
+            n_test = min(max(n_test, 1), len(idx) - 1)
         test += perm[:n_test].tolist()
         train += perm[n_test:].tolist()
     return sorted(train), sorted(test)
