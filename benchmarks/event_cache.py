@@ -65,7 +65,7 @@ def main() -> None:
     print(f"{'dataset':12} {'n':>4} {'denoise':>8} {'ep1 wall':>9} {'ep2 wall':>9} {'x wall':>7} "
           f"{'ep1 cpu':>8} {'ep2 cpu':>8} {'x cpu':>6}")
     for r in rows:
-        print(f"{r['dataset']:12} {r['samples']:>4} {str(r['denoise_us']):>8} {r['epoch1_wall_s']:>8.2f}s "
+        print(f"{r['dataset']:12} {r['samples']:>4} {r['denoise_us']!s:>8} {r['epoch1_wall_s']:>8.2f}s "
               f"{r['epoch2_wall_s']:>8.3f}s {r['speedup_wall']:>6.1f}x {r['epoch1_cpu_s']:>7.2f}s "
               f"{r['epoch2_cpu_s']:>7.3f}s {r['speedup_cpu']:>5.1f}x")
     result = {"benchmark": "event_cache", "machine": f"{platform.machine()}, {torch.get_num_threads()} "

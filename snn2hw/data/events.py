@@ -81,7 +81,7 @@ class EventFrames(Dataset):
             events, _ = self.source[j]
         except Snn2hwError:
             raise
-        except Exception as e:  # a reader's failure on one file: name the file, not the library
+        except Exception as e:  # noqa: BLE001 - a reader's failure on one file: name the file, not the library
             raise DataError(
                 f"cannot read event file {self.source.data[j]} ({type(e).__name__}: {e}); the file "
                 f"is truncated or not in the expected format; {self.layout}"
@@ -112,7 +112,7 @@ def per_class_split(targets: Sequence[int], test_fraction: float, seed: int) -> 
     for c in np.unique(y):
         idx = np.flatnonzero(y == c)
         perm = idx[rng.permutation(len(idx))]
-        n_test = int(round(len(idx) * test_fraction))
+        n_test = round(len(idx) * test_fraction)
         if len(idx) >= 2:  # tiny classes keep at least one sample on each side
             n_test = min(max(n_test, 1), len(idx) - 1)
         test += perm[:n_test].tolist()

@@ -83,7 +83,7 @@ class NMNISTFlat:
 
     sensor_size = SENSOR_SIZE
     dtype = EVENT_DTYPE
-    classes = [str(i) for i in range(10)]
+    classes = tuple(str(i) for i in range(10))
 
     def __init__(self, root: str | Path, train: bool = True) -> None:
         self.root = Path(root).expanduser()

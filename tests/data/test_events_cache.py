@@ -36,7 +36,7 @@ def test_second_epoch_reads_cache_only(nm, tmp_path):
     first = [b.train[i][0] for i in range(len(b.train))]
     b.train.source = _NoDecode(b.train.source)
     second = [b.train[i][0] for i in range(len(b.train))]
-    assert all(torch.equal(a, c) for a, c in zip(first, second))
+    assert all(torch.equal(a, c) for a, c in zip(first, second, strict=True))
     # a new loader (a later run) with the same parameters also finds the files
     again = load_dataset("nmnist", str(nm), options=EventOptions(time_bins=4, cache_dir=str(tmp_path / "c")))
     again.train.source = _NoDecode(again.train.source)

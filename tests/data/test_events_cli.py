@@ -4,7 +4,6 @@ bad input gives one clear paragraph and exit code 2."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml

@@ -120,7 +120,7 @@ def test_empty_class_folder_is_named(tmp_path):
 
 def test_truncated_aedat4_names_the_file(tmp_path):
     written = write_fake_cifar10_dvs(tmp_path, per_class=2, events=(2000, 2001))
-    victim = Path(sorted(written)[0])
+    victim = Path(min(written))
     victim.write_bytes(victim.read_bytes()[:-5000])
     b = load_dataset("cifar10-dvs", str(tmp_path), options=_opts(tmp_path, cache=False))
     split = b.train if b.train.source.data.index(str(victim)) in b.train.indices else b.test
