@@ -179,27 +179,15 @@ def check_cifar_layout(base: Path, classes: Sequence[str]) -> None:
         raise DataError(f"unexpected folder {base / extra[0]} in {base} (not a CIFAR10-DVS class); {CIFAR_LAYOUT}")
 
 
-def _local(cls: type, layout: str) -> type:
-    """A subclass of a tonic dataset with tonic's own name (tonic derives its folder from the class
-    name) whose existence check passes, since our layout check ran, and that never downloads."""
-
-    def _check_exists(self) -> bool:
-        return True
-
-    def download(self) -> None:
-        raise DataError(f"{self.location_on_system} is incomplete; {layout}")
-
-    return type(cls.__name__, (cls,), {"_check_exists": _check_exists, "download": download,
-                                        "__module__": __name__})
-
-
 def _tonic_gesture(root: Path, train: bool, download: bool) -> Any:
     import tonic.datasets
 
     if download:
         return tonic.datasets.DVSGesture(str(root), train=train)
+    from snn2hw.data.tonic_local import DVSGesture
+
     check_gesture_layout(root / "DVSGesture")
-    return _local(tonic.datasets.DVSGesture, GESTURE_LAYOUT)(str(root), train=train)
+    return DVSGesture(str(root), train=train)
 
 
 def _tonic_cifar(root: Path, download: bool) -> Any:
@@ -207,8 +195,10 @@ def _tonic_cifar(root: Path, download: bool) -> Any:
 
     if download:
         return tonic.datasets.CIFAR10DVS(str(root))
+    from snn2hw.data.tonic_local import CIFAR10DVS
+
     check_cifar_layout(root / "CIFAR10DVS", list(tonic.datasets.CIFAR10DVS.classes))
-    return _local(tonic.datasets.CIFAR10DVS, CIFAR_LAYOUT)(str(root))
+    return CIFAR10DVS(str(root))
 
 
 # ----------------------------------------------------------------------------- loaders

@@ -143,3 +143,13 @@ def test_truncated_gesture_npy_names_the_file(fake_gesture, tmp_path):
 def test_event_options_rejected_for_static_data(tmp_path):
     with pytest.raises(ConfigError, match="--frame-size"):
         load_dataset("digits", str(tmp_path), options=EventOptions(frame_size=16))
+
+
+def test_splits_pickle_for_loader_workers(fake_gesture, fake_cifar, tmp_path):
+    import pickle
+
+    for name, (root, _) in (("dvs-gesture", fake_gesture), ("cifar10-dvs", fake_cifar)):
+        b = load_dataset(name, str(root), options=_opts(tmp_path, time_bins=3, augment="roll"))
+        clone = pickle.loads(pickle.dumps(b.train))
+        assert np.array_equal(clone.frames(2), b.train.frames(2))
+        assert clone.targets == b.train.targets
