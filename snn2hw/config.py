@@ -124,17 +124,23 @@ DEFAULT_ARCHS: dict[str, tuple[str, str]] = {
 FALLBACK_ARCHS = ("digits-cnn", "digits-snn")
 DEFAULT_TIMESTEPS: dict[str, int] = {"nmnist": 8, "dvs-gesture": 16, "cifar10-dvs": 10}
 FALLBACK_TIMESTEPS = 4
+# Teachers that take event frames [B, T, 2, H, W] (the others expect a static image).
+EVENT_TEACHERS = ("event-cnn", "vgg-ann")
 
 
-def fill_defaults(cfg: "RunConfig") -> None:
-    """Replace null arch/timesteps keys by the dataset's defaults (the saved config holds them)."""
+def with_dataset_defaults(cfg: "RunConfig") -> "RunConfig":
+    """A copy with null arch/timesteps keys replaced by the dataset's defaults (runs save this)."""
     teacher, student = DEFAULT_ARCHS.get(cfg.data.dataset, FALLBACK_ARCHS)
-    if cfg.teacher.arch is None:
-        cfg.teacher.arch = teacher
-    if cfg.student.arch is None:
-        cfg.student.arch = student
-    if cfg.student.timesteps is None:
-        cfg.student.timesteps = DEFAULT_TIMESTEPS.get(cfg.data.dataset, FALLBACK_TIMESTEPS)
+    out = dataclasses.replace(
+        cfg,
+        teacher=dataclasses.replace(cfg.teacher, arch=cfg.teacher.arch or teacher),
+        student=dataclasses.replace(
+            cfg.student, arch=cfg.student.arch or student,
+            timesteps=cfg.student.timesteps or DEFAULT_TIMESTEPS.get(cfg.data.dataset, FALLBACK_TIMESTEPS),
+        ),
+    )
+    validate(out)
+    return out
 
 
 # Which CLI option sets which key, so that error messages can name it.
@@ -219,7 +225,6 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"a config file must hold a mapping of keys at its top level, not {type(data).__name__}")
     cfg = _build(RunConfig, data)
-    fill_defaults(cfg)
     validate(cfg)
     return cfg
 
@@ -274,7 +279,7 @@ def validate(cfg: RunConfig) -> None:
         "teacher.epochs": cfg.teacher.epochs, "student.timesteps": cfg.student.timesteps,
     }
     for key, v in positive.items():
-        if v < 1:
+        if v is not None and v < 1:
             raise ConfigError(f"{key} must be a positive integer (got {v}); set it with {_where(key)}")
     for key, v in {"train.lr": cfg.train.lr, "teacher.lr": cfg.teacher.lr, "distill.tau": cfg.distill.tau}.items():
         if v <= 0:
@@ -283,6 +288,13 @@ def validate(cfg: RunConfig) -> None:
         v = getattr(cfg.data, key.split(".")[1])
         if v is not None and v < 1:
             raise ConfigError(f"{key} must be a positive integer or null (got {v}); set it with {_where(key)}")
+    if (cfg.data.dataset in DEFAULT_ARCHS and cfg.teacher.arch is not None
+            and cfg.teacher.arch not in EVENT_TEACHERS):
+        raise ConfigError(
+            f"teacher {cfg.teacher.arch!r} takes static images, but {cfg.data.dataset} gives event "
+            f"frames [B, T, 2, H, W]; choose one of {', '.join(EVENT_TEACHERS)} with "
+            f"{_where('teacher.arch')}"
+        )
     if cfg.data.max_shift < 0:
         raise ConfigError(f"data.max_shift must be >= 0 (got {cfg.data.max_shift}); set it with {_where('data.max_shift')}")
     for key in ("data.train_subset", "data.test_subset"):

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snn2hw.config import RunConfig, config_from_dict, load_yaml
+from snn2hw.config import RunConfig, config_from_dict, load_yaml, with_dataset_defaults
 from snn2hw.data import DatasetBundle, EventOptions, load_dataset
 from snn2hw.distill import StepOutputs, build_method
 from snn2hw.errors import CheckpointError, ConfigError
@@ -87,8 +87,9 @@ def load_model(path: str | Path, role: str, bundle: DatasetBundle | None = None)
 def _start_run(cfg: RunConfig, prefix: str, resume: str | Path | None) -> tuple[RunConfig, RunDir]:
     if resume is not None:
         run = open_run(resume)
-        cfg = config_from_dict(load_yaml(run.config_path))
+        cfg = with_dataset_defaults(config_from_dict(load_yaml(run.config_path)))
         return cfg, run
+    cfg = with_dataset_defaults(cfg)
     name = cfg.name or new_run_name(prefix)
     run = RunDir(Path(cfg.runs_dir) / name)
     if run.config_path.exists():
@@ -200,7 +201,7 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
 def evaluate_run(run_dir: str | Path, *, device: str = "auto") -> dict[str, Any]:
     """Reload a run's models and data split and measure test accuracy again."""
     run = open_run(run_dir)
-    cfg = config_from_dict(load_yaml(run.config_path))
+    cfg = with_dataset_defaults(config_from_dict(load_yaml(run.config_path)))
     dev = resolve_device(device)
     bundle = load_data(cfg)
     _, test_loader = make_loaders(bundle.train, bundle.test, cfg.data.batch_size, 0,

@@ -82,3 +82,9 @@ def test_bad_input_is_one_paragraph(fake_gesture, tmp_path, args, expect):
     assert code == 2
     assert expect.replace("{tmp}", str(tmp)) in " ".join(out.split()), out
     assert "Traceback" not in out
+
+
+def test_static_teacher_refused_for_event_data(tmp_path):
+    code, out = _run("distill", "--dataset", "nmnist", "--data-root", tmp_path, "--teacher-arch",
+                     "digits-cnn", "--runs-dir", tmp_path)
+    assert code == 2 and "takes static images" in " ".join(out.split())
