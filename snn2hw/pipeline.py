@@ -47,6 +47,7 @@ def neuron_spec(cfg: RunConfig) -> NeuronSpec:
 
 def event_options(cfg: RunConfig) -> EventOptions:
     """Frame, augmentation, split and cache settings of the config; T follows student.timesteps."""
+    cfg = with_dataset_defaults(cfg)
     d = cfg.data
     return EventOptions(
         time_bins=cfg.student.timesteps, frame_size=d.frame_size, denoise_us=d.denoise_us,
