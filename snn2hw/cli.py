@@ -43,13 +43,21 @@ ConfigOpt = typer.Option(None, "--config", "-c", help="YAML config file (see exa
 SetOpt = typer.Option(None, "--set", help="Override any config key, e.g. --set train.lr=0.01 (repeatable).")
 NameOpt = typer.Option(None, "--name", help="Run folder name under --runs-dir (default: <dataset>-<method>-<time>).")
 RunsDirOpt = typer.Option(None, "--runs-dir", help="Folder that holds run folders (default: runs).")
-DatasetOpt = typer.Option(None, "--dataset", help="digits (embedded, default), cifar10, cifar100.")
+DatasetOpt = typer.Option(None, "--dataset", help="digits (embedded, default), cifar10, cifar100; event data: nmnist, dvs-gesture, cifar10-dvs.")
 DataRootOpt = typer.Option(None, "--data-root", help="Folder with downloaded datasets (default: data).")
 DownloadOpt = typer.Option(None, "--download/--no-download", help="Let torchvision download a missing dataset (needs network).")
 BatchOpt = typer.Option(None, "--batch-size", help="Training batch size (default: 64).")
 SeedOpt = typer.Option(None, "--seed", help="Random seed for init, shuffling and subsets (default: 0).")
 DeviceOpt = typer.Option(None, "--device", help="auto (CUDA if present), cpu, cuda, cuda:N.")
-TeacherArchOpt = typer.Option(None, "--teacher-arch", help="ANN teacher: digits-cnn (default), digits-resnet, resnet18, resnet34, resnet19, wrn28-4, vgg16.")
+TeacherArchOpt = typer.Option(None, "--teacher-arch", help="ANN teacher: digits-cnn, digits-resnet, resnet18, resnet34, resnet19, wrn28-4, vgg16, event-cnn, vgg-ann (default: the dataset's; digits-cnn for static data).")
+TimestepsOpt = typer.Option(None, "--timesteps", "-T", help="Time steps per sample = frames per event sample (default: 4; nmnist 8, cifar10-dvs 10, dvs-gesture 16).")
+FrameSizeOpt = typer.Option(None, "--frame-size", help="Event data: frame height = width in pixels, events downsampled (default: dvs-gesture 128, cifar10-dvs 48, nmnist 34).")
+DenoiseOpt = typer.Option(None, "--denoise-us", help="Event data: drop isolated events with tonic's Denoise, filter time in microseconds (e.g. 10000; default: off).")
+AugmentOpt = typer.Option(None, "--augment", help="Event data, train split: none (default), roll (random shift), flip-roll (TET: h-flip + shift; not for dvs-gesture).")
+SplitOpt = typer.Option(None, "--split", help="cifar10-dvs: train:test ratio of the seeded per-class split, 9:1 (default) or 7:3.")
+SplitSeedOpt = typer.Option(None, "--split-seed", help="cifar10-dvs: seed of the per-class split (default: 0).")
+CacheOpt = typer.Option(None, "--cache/--no-cache", help="Event data: keep decoded frames on disk so later epochs and runs skip decoding (default: on).")
+CacheDirOpt = typer.Option(None, "--cache-dir", help="Event data: frame cache folder (default: DATA_ROOT/.snn2hw-cache, or ~/.cache/snn2hw/frames if DATA_ROOT is read-only).")
 TeacherEpochsOpt = typer.Option(None, "--teacher-epochs", help="Epochs to train the teacher (default: 15).")
 ResumeOpt = typer.Option(None, "--resume", help="Continue an interrupted run from its last checkpoint (uses its saved config).")
 
@@ -71,6 +79,15 @@ def _check_resume(resume, overrides: dict) -> None:
             f"--resume continues a run with the config saved in it; drop {flags} (or start a "
             "new run without --resume)"
         )
+
+
+def _event_overrides(frame_size, denoise_us, augment, split, split_seed, cache, cache_dir) -> dict:
+    """The event-data options as config keys (None = not given)."""
+    return {
+        "data.frame_size": frame_size, "data.denoise_us": denoise_us, "data.augment": augment,
+        "data.split": split, "data.split_seed": split_seed, "data.cache": cache,
+        "data.cache_dir": cache_dir,
+    }
 
 
 def _table(title: str, rows: list[tuple[str, str]], saved: str | None = None) -> None:
@@ -105,8 +122,15 @@ def distill(
     teacher: Optional[str] = typer.Option(None, "--teacher", help="Teacher checkpoint (teacher.pt) to use instead of training one."),
     teacher_arch: Optional[str] = TeacherArchOpt,
     teacher_epochs: Optional[int] = TeacherEpochsOpt,
-    student_arch: Optional[str] = typer.Option(None, "--student-arch", help="Spiking student: digits-snn (default), digits-resnet, vgg11, vgg16, resnet18, resnet19, wrn16-2."),
-    timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T", help="Time steps per sample (default: 4)."),
+    student_arch: Optional[str] = typer.Option(None, "--student-arch", help="Spiking student: digits-snn, digits-resnet, vgg11, vgg16, resnet18, resnet19, wrn16-2, nmnist-snn, vggsnn (default: the dataset's; digits-snn for static data)."),
+    timesteps: Optional[int] = TimestepsOpt,
+    frame_size: Optional[int] = FrameSizeOpt,
+    denoise_us: Optional[int] = DenoiseOpt,
+    augment: Optional[str] = AugmentOpt,
+    split: Optional[str] = SplitOpt,
+    split_seed: Optional[int] = SplitSeedOpt,
+    cache: Optional[bool] = CacheOpt,
+    cache_dir: Optional[str] = CacheDirOpt,
     neuron: Optional[str] = typer.Option(None, "--neuron", help="Neuron preset: tet, idsnn, kdsnn (IF), norse (CUBA) (default: tet)."),
     method: Optional[str] = typer.Option(None, "--method", help="Distillation method: kd (default), baseline, kdsnn-feature, sastc, ckdsnn, idsnn."),
     tau: Optional[float] = typer.Option(None, "--tau", help="KD temperature (default: the method's paper value)."),
@@ -137,6 +161,7 @@ def distill(
         "distill.feature_weight": feature_weight, "distill.sastc_variant": sastc_variant,
         "train.epochs": epochs, "train.lr": lr, "train.seed": seed,
         "train.device": device, "train.neuron_backend": neuron_backend,
+        **_event_overrides(frame_size, denoise_us, augment, split, split_seed, cache, cache_dir),
     }
     _check_resume(resume, {**overrides, "_config": config, "_set": set_ or None})
     cfg = _resolve(config, set_, overrides)
@@ -163,7 +188,15 @@ def teacher(
     data_root: Optional[str] = DataRootOpt,
     download: Optional[bool] = DownloadOpt,
     batch_size: Optional[int] = BatchOpt,
-    arch: Optional[str] = typer.Option(None, "--arch", help="ANN teacher: digits-cnn (default), digits-resnet, resnet18, resnet34, resnet19, wrn28-4, vgg16."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="ANN teacher: digits-cnn, digits-resnet, resnet18, resnet34, resnet19, wrn28-4, vgg16, event-cnn, vgg-ann (default: the dataset's; digits-cnn for static data)."),
+    timesteps: Optional[int] = TimestepsOpt,
+    frame_size: Optional[int] = FrameSizeOpt,
+    denoise_us: Optional[int] = DenoiseOpt,
+    augment: Optional[str] = AugmentOpt,
+    split: Optional[str] = SplitOpt,
+    split_seed: Optional[int] = SplitSeedOpt,
+    cache: Optional[bool] = CacheOpt,
+    cache_dir: Optional[str] = CacheDirOpt,
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (default: 15)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default: 2e-3)."),
     seed: Optional[int] = SeedOpt,
@@ -178,6 +211,8 @@ def teacher(
         "name": name, "runs_dir": runs_dir, "data.dataset": dataset, "data.data_root": data_root,
         "data.download": download, "data.batch_size": batch_size, "teacher.arch": arch,
         "teacher.epochs": epochs, "teacher.lr": lr, "train.seed": seed, "train.device": device,
+        "student.timesteps": timesteps,
+        **_event_overrides(frame_size, denoise_us, augment, split, split_seed, cache, cache_dir),
     }
     _check_resume(resume, {**overrides, "_config": config, "_set": set_ or None})
     cfg = _resolve(config, set_, overrides)

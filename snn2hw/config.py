@@ -18,7 +18,8 @@ from snn2hw.errors import ConfigError
 @dataclass
 class DataConfig:
     dataset: str = "digits"
-    """Dataset name: digits (embedded, no download), cifar10, cifar100."""
+    """Dataset name: digits (embedded, no download), cifar10, cifar100; event data: nmnist,
+    dvs-gesture, cifar10-dvs (frames [T, 2, H, W] with T = student.timesteps)."""
     data_root: str = "data"
     """Folder that holds downloaded datasets (not used by digits)."""
     download: bool = False
@@ -30,12 +31,31 @@ class DataConfig:
     """Use only this many (seeded random) test samples."""
     num_workers: int = 0
     """DataLoader worker processes."""
+    frame_size: Optional[int] = None
+    """Event data: frame height = width in pixels (events downsampled); null = dataset default
+    (dvs-gesture 128, cifar10-dvs 48, nmnist 34)."""
+    denoise_us: Optional[int] = None
+    """Event data: tonic Denoise filter time in microseconds (e.g. 10000); null = off."""
+    augment: Literal["none", "roll", "flip-roll"] = "none"
+    """Event data, train split: TET augmentation; roll = random shift of up to max_shift pixels,
+    flip-roll = horizontal flip (p=0.5) + roll (not for dvs-gesture: it swaps left/right classes)."""
+    max_shift: int = 5
+    """Event data: largest roll in pixels."""
+    split: Literal["9:1", "7:3"] = "9:1"
+    """cifar10-dvs: train:test ratio of the seeded per-class split."""
+    split_seed: int = 0
+    """cifar10-dvs: seed of the per-class split (independent of train.seed)."""
+    cache: bool = True
+    """Event data: cache decoded frames on disk (keyed by all frame parameters)."""
+    cache_dir: Optional[str] = None
+    """Event data: frame cache folder; null = <data_root>/.snn2hw-cache, or
+    ~/.cache/snn2hw/frames when data_root is read-only."""
 
 
 @dataclass
 class TeacherConfig:
-    arch: str = "digits-cnn"
-    """ANN teacher architecture."""
+    arch: Optional[str] = None
+    """ANN teacher architecture; null = the dataset's default (DEFAULT_ARCHS)."""
     path: Optional[str] = None
     """Load this teacher checkpoint instead of training one."""
     epochs: int = 15
@@ -44,10 +64,10 @@ class TeacherConfig:
 
 @dataclass
 class StudentConfig:
-    arch: str = "digits-snn"
-    """Spiking student architecture."""
-    timesteps: int = 4
-    """Time steps T per sample."""
+    arch: Optional[str] = None
+    """Spiking student architecture; null = the dataset's default (DEFAULT_ARCHS)."""
+    timesteps: Optional[int] = None
+    """Time steps T per sample (= frames per event sample); null = dataset default (DEFAULT_TIMESTEPS)."""
     neuron: str = "tet"
     """Neuron preset: tet (LIF leak 0.5, V_th 1), idsnn (leak 0.25, V_th 0.5), kdsnn (IF), norse (CUBA)."""
     neuron_params: dict = field(default_factory=dict)
@@ -119,6 +139,34 @@ class RunConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
+# Per-dataset defaults for keys left null: (teacher arch, student arch) and time steps.
+DEFAULT_ARCHS: dict[str, tuple[str, str]] = {
+    "nmnist": ("event-cnn", "nmnist-snn"),
+    "dvs-gesture": ("vgg-ann", "vggsnn"),
+    "cifar10-dvs": ("vgg-ann", "vggsnn"),
+}
+FALLBACK_ARCHS = ("digits-cnn", "digits-snn")
+DEFAULT_TIMESTEPS: dict[str, int] = {"nmnist": 8, "dvs-gesture": 16, "cifar10-dvs": 10}
+FALLBACK_TIMESTEPS = 4
+# Teachers that take event frames [B, T, 2, H, W] (the others expect a static image).
+EVENT_TEACHERS = ("event-cnn", "vgg-ann")
+
+
+def with_dataset_defaults(cfg: "RunConfig") -> "RunConfig":
+    """A copy with null arch/timesteps keys replaced by the dataset's defaults (runs save this)."""
+    teacher, student = DEFAULT_ARCHS.get(cfg.data.dataset, FALLBACK_ARCHS)
+    out = dataclasses.replace(
+        cfg,
+        teacher=dataclasses.replace(cfg.teacher, arch=cfg.teacher.arch or teacher),
+        student=dataclasses.replace(
+            cfg.student, arch=cfg.student.arch or student,
+            timesteps=cfg.student.timesteps or DEFAULT_TIMESTEPS.get(cfg.data.dataset, FALLBACK_TIMESTEPS),
+        ),
+    )
+    validate(out)
+    return out
+
+
 # Which CLI option sets which key, so that error messages can name it.
 CLI_FLAGS: dict[str, str] = {
     "name": "--name", "runs_dir": "--runs-dir", "data.dataset": "--dataset",
@@ -131,6 +179,9 @@ CLI_FLAGS: dict[str, str] = {
     "train.neuron_backend": "--neuron-backend",
     "distill.tau": "--tau", "distill.weight": "--kd-weight",
     "distill.feature_weight": "--feature-weight", "distill.sastc_variant": "--sastc-variant",
+    "data.frame_size": "--frame-size", "data.denoise_us": "--denoise-us",
+    "data.augment": "--augment", "data.split": "--split", "data.split_seed": "--split-seed",
+    "data.cache": "--cache/--no-cache", "data.cache_dir": "--cache-dir",
 }
 
 
@@ -260,7 +311,7 @@ def validate(cfg: RunConfig) -> None:
         "teacher.epochs": cfg.teacher.epochs, "student.timesteps": cfg.student.timesteps,
     }
     for key, v in positive.items():
-        if v < 1:
+        if v is not None and v < 1:
             raise ConfigError(f"{key} must be a positive integer (got {v}); set it with {_where(key)}")
     d = cfg.distill
     for key, v in {"train.lr": cfg.train.lr, "teacher.lr": cfg.teacher.lr, "distill.tau": d.tau,
@@ -278,6 +329,19 @@ def validate(cfg: RunConfig) -> None:
                 f"distill.feature_pairs entries must be strings 'student_tap:teacher_tap' (got "
                 f"{p!r}); e.g. --set 'distill.feature_pairs=[layer2:layer2]'"
             )
+    for key in ("data.frame_size", "data.denoise_us"):
+        v = getattr(cfg.data, key.split(".")[1])
+        if v is not None and v < 1:
+            raise ConfigError(f"{key} must be a positive integer or null (got {v}); set it with {_where(key)}")
+    if (cfg.data.dataset in DEFAULT_ARCHS and cfg.teacher.arch is not None
+            and cfg.teacher.arch not in EVENT_TEACHERS):
+        raise ConfigError(
+            f"teacher {cfg.teacher.arch!r} takes static images, but {cfg.data.dataset} gives event "
+            f"frames [B, T, 2, H, W]; choose one of {', '.join(EVENT_TEACHERS)} with "
+            f"{_where('teacher.arch')}"
+        )
+    if cfg.data.max_shift < 0:
+        raise ConfigError(f"data.max_shift must be >= 0 (got {cfg.data.max_shift}); set it with {_where('data.max_shift')}")
     for key in ("data.train_subset", "data.test_subset"):
         v = getattr(cfg.data, key.split(".")[1])
         if v is not None and v < 1:

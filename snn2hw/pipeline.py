@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from snn2hw import distributed
-from snn2hw.config import RunConfig, config_from_dict, load_yaml
-from snn2hw.data import DatasetBundle, load_dataset
+from snn2hw.config import RunConfig, config_from_dict, load_yaml, with_dataset_defaults
+from snn2hw.data import DatasetBundle, EventOptions, load_dataset
 from snn2hw.distill import FeatureShapes, StepOutputs, build_method
 from snn2hw.distill.taps import TeacherTaps, classifier_weight
 from snn2hw.errors import CheckpointError, ConfigError
@@ -47,8 +47,19 @@ def neuron_spec(cfg: RunConfig) -> NeuronSpec:
     return spec
 
 
+def event_options(cfg: RunConfig) -> EventOptions:
+    """Frame, augmentation, split and cache settings of the config; T follows student.timesteps."""
+    cfg = with_dataset_defaults(cfg)
+    d = cfg.data
+    return EventOptions(
+        time_bins=cfg.student.timesteps, frame_size=d.frame_size, denoise_us=d.denoise_us,
+        augment=d.augment, max_shift=d.max_shift, split=d.split, split_seed=d.split_seed,
+        cache=d.cache, cache_dir=d.cache_dir,
+    )
+
+
 def load_data(cfg: RunConfig) -> DatasetBundle:
-    bundle = load_dataset(cfg.data.dataset, cfg.data.data_root, cfg.data.download)
+    bundle = load_dataset(cfg.data.dataset, cfg.data.data_root, cfg.data.download, event_options(cfg))
     return bundle.limited(cfg.data.train_subset, cfg.data.test_subset, cfg.train.seed)
 
 
@@ -78,6 +89,7 @@ def load_model(path: str | Path, role: str, bundle: DatasetBundle | None = None)
 
 def _start_run(cfg: RunConfig, prefix: str, resume: str | Path | None) -> tuple[RunConfig, RunDir]:
     """Create (or reopen, with resume) the run folder; under torchrun rank 0 creates it."""
+    cfg = with_dataset_defaults(cfg)
     info = distributed.init_from_env(cfg.train.device)
     if cfg.data.batch_size % info.world:
         raise ConfigError(
@@ -98,7 +110,7 @@ def _start_run(cfg: RunConfig, prefix: str, resume: str | Path | None) -> tuple[
         return cfg, open_run(Path(cfg.runs_dir) / cfg.name)
     if resume is not None:
         run = open_run(resume)
-        cfg = config_from_dict(load_yaml(run.config_path))
+        cfg = with_dataset_defaults(config_from_dict(load_yaml(run.config_path)))
         return cfg, run
     return _create_run(cfg, prefix)
 
@@ -279,7 +291,7 @@ def probe_shapes(student: nn.Module, teacher: nn.Module, taps: TeacherTaps, bund
 def evaluate_run(run_dir: str | Path, *, device: str = "auto") -> dict[str, Any]:
     """Reload a run's models and data split and measure test accuracy again."""
     run = open_run(run_dir)
-    cfg = config_from_dict(load_yaml(run.config_path))
+    cfg = with_dataset_defaults(config_from_dict(load_yaml(run.config_path)))
     dev = resolve_device(device)
     bundle = load_data(cfg)
     _, test_loader = make_loaders(bundle.train, bundle.test, cfg.data.batch_size, 0, 0, pin=False)

@@ -9,11 +9,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
-# A run that takes a few seconds: digits subset, 1 teacher epoch, 1 student epoch.
-TINY_ARGS = [
-    "--epochs", "1", "--teacher-epochs", "1",
-    "--set", "data.train_subset=192", "--set", "data.test_subset=96", "--batch-size", "64",
-]
 
 
 @pytest.fixture

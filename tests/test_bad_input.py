@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import TINY_ARGS
+from tiny_run import TINY_ARGS
 
 
 def assert_clean_error(r, *fragments: str) -> None:

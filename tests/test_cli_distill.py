@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import TINY_ARGS
+from tiny_run import TINY_ARGS
 
 
 def test_distill_then_eval_reloads_same_accuracy(cli, tmp_path):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import TINY_ARGS
+from tiny_run import TINY_ARGS
 
 from snn2hw.distill import METHODS
 

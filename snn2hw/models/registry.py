@@ -10,6 +10,7 @@ from torch import nn
 from snn2hw.errors import CheckpointError, ConfigError
 from snn2hw.models import resnet, vgg
 from snn2hw.models.digits import DigitsCNN, digits_snn
+from snn2hw.models.events import VGGANN, EventCNN, nmnist_snn, vggsnn
 from snn2hw.neurons import NeuronSpec
 
 # Spiking students: builder(in_shape, num_classes, timesteps, neuron) -> SpikingNet.
@@ -21,6 +22,8 @@ STUDENTS: dict[str, Callable[..., nn.Module]] = {
     "resnet18": resnet.student_builder("resnet18"),
     "resnet19": resnet.student_builder("resnet19"),
     "wrn16-2": resnet.student_builder("wrn16-2"),
+    "vggsnn": vggsnn,
+    "nmnist-snn": nmnist_snn,
 }
 # ANN teachers: builder(in_shape, num_classes) -> nn.Module with feature_taps and classifier.
 TEACHERS: dict[str, Callable[..., nn.Module]] = {
@@ -31,6 +34,8 @@ TEACHERS: dict[str, Callable[..., nn.Module]] = {
     "resnet19": resnet.teacher_builder("resnet19"),
     "wrn28-4": resnet.teacher_builder("wrn28-4"),
     "vgg16": vgg.teacher_builder("vgg16"),
+    "event-cnn": EventCNN,
+    "vgg-ann": VGGANN,
 }
 
 
