@@ -105,6 +105,7 @@ class NetxLayer:
     groups: int = 1
     flatten_before: bool = False
     delay: np.ndarray | None = None
+    in_shape: tuple[int, ...] | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -241,7 +242,7 @@ def read_netx(path: str | Path) -> NetxFile:
                     layers.append(NetxLayer(
                         "conv", s, weight=w, bias=bias, stride=_pair(g["stride"][()]),
                         padding=_pair(g["padding"][()]), dilation=_pair(g["dilation"][()]),
-                        groups=int(np.ravel(g["groups"][()])[0]), **_neuron_from(g)))
+                        groups=int(np.ravel(g["groups"][()])[0]), in_shape=shape, **_neuron_from(g)))
                     shape = s
                 elif t == "dense":
                     n = int(np.prod(g["shape"][()]))
@@ -259,7 +260,7 @@ def read_netx(path: str | Path) -> NetxFile:
                     layers.append(NetxLayer(
                         "dense", (n,), weight=w_eff, weight_exp=wexp,
                         bias=np.zeros(n, np.int64) if b is None else np.asarray(b, np.int64).reshape(n),
-                        flatten_before=flatten, **neuron))
+                        flatten_before=flatten, in_shape=shape, **neuron))
                     flatten = False
                     shape = (n,)
                 else:

@@ -200,7 +200,7 @@ def eval_(
 
 
 # Commands contributed by the other top-level packages (each module has register(app)).
-for _module in ():
+for _module in ("exporters.cli",):
     import importlib
 
     importlib.import_module(_module).register(app)

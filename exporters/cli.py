@@ -1,0 +1,73 @@
+"""`snn2hw export` and `snn2hw simulate`: thin adapters over exporters.pipeline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def _pct(x: Optional[float]) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the export and simulate commands to the snn2hw app."""
+    from snn2hw.cli import _table, user_errors
+
+    @app.command()
+    @user_errors
+    def export(
+        run_dir: Optional[Path] = typer.Argument(None, help="Run directory (default: the latest run under --runs-dir)."),
+        target: str = typer.Option("loihi", "--target", help="loihi (NIR + netx + quantization + resources), nir, onnx (the teacher)."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: RUN_DIR/export)."),
+        qat_epochs: int = typer.Option(0, "--qat-epochs", help="Quantization-aware fine-tune epochs (not implemented yet: must be 0)."),
+        runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where to look for the latest run."),
+    ) -> None:
+        """Export a distilled student to NIR / Loihi (lava-dl netx), or its teacher to ONNX."""
+        from exporters.pipeline import export as run_export
+
+        r = run_export(run_dir, target=target, out=out, qat_epochs=qat_epochs, runs_dir=runs_dir)
+        rows = [("written to", str(r.out_dir)), ("files", ", ".join(r.files)),
+                ("time", f"{r.seconds:.1f} s")]
+        rows += [(k.replace("_", " "), str(v)) for k, v in r.summary.items()]
+        _table(f"snn2hw export --target {target}", rows)
+
+    @app.command()
+    @user_errors
+    def simulate(
+        path: Path = typer.Argument(..., help="Export directory (from `snn2hw export`) or a model.net file."),
+        backend: str = typer.Option("emulator", "--backend", help="emulator (bit-exact PyTorch) or lava (Lava fixed_pt, slow)."),
+        samples: int = typer.Option(100, "--samples", help="Number of test samples."),
+        compare: bool = typer.Option(False, "--compare", help="Run float student, emulator and Lava; report per-layer spike agreement."),
+        device: str = typer.Option("cpu", "--device", help="Emulator device: cpu or cuda."),
+        timeout: float = typer.Option(600.0, "--timeout", help="Seconds before a Lava run is stopped."),
+        json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
+    ) -> None:
+        """Run test samples on the emulator and/or Lava and print accuracy (and agreement)."""
+        from exporters.pipeline import simulate as run_sim
+
+        if samples < 1:
+            from snn2hw.errors import ConfigError
+
+            raise ConfigError("--samples must be at least 1")
+        r = run_sim(path, backend=backend, samples=samples, compare=compare, device=device,
+                    timeout_s=timeout)
+        rows = [("samples", str(r["samples"]))]
+        for key in ("float", "emulator", "lava"):
+            if key in r:
+                extra = f"  ({r[key]['steps_per_s']:.0f} steps/s)" if "steps_per_s" in r[key] else ""
+                rows.append((f"{key} accuracy", _pct(r[key]["accuracy"]) + extra))
+        for a in r.get("agreement", []):
+            first = "-" if a["first_mismatch_step"] is None else str(a["first_mismatch_step"])
+            rows.append((f"agreement {a['layer']}",
+                         f"{100 * a['identical_fraction']:.2f}% identical trains; first mismatch step {first}"))
+        if "readout_equal" in r:
+            rows.append(("readout voltages equal", str(r["readout_equal"])))
+        _table(f"snn2hw simulate {path}", rows)
+        if json_out is not None:
+            from snn2hw.runs import atomic_write_text
+
+            atomic_write_text(json_out, json.dumps(r, indent=2))
