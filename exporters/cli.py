@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 
-def _pct(x: Optional[float]) -> str:
+def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.2f}%"
 
 
@@ -20,9 +19,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @user_errors
     def export(
-        run_dir: Optional[Path] = typer.Argument(None, help="Run directory (default: the latest run under --runs-dir)."),
+        run_dir: Path | None = typer.Argument(None, help="Run directory (default: the latest run under --runs-dir)."),
         target: str = typer.Option("loihi", "--target", help="loihi (NIR + netx + quantization + resources), nir, onnx (the teacher)."),
-        out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: RUN_DIR/export)."),
+        out: Path | None = typer.Option(None, "--out", help="Output folder (default: RUN_DIR/export)."),
         qat_epochs: int = typer.Option(0, "--qat-epochs", help="Quantization-aware fine-tune epochs (not implemented yet: must be 0)."),
         runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where to look for the latest run."),
     ) -> None:
@@ -44,7 +43,7 @@ def register(app: typer.Typer) -> None:
         compare: bool = typer.Option(False, "--compare", help="Run float student, emulator and Lava; report per-layer spike agreement."),
         device: str = typer.Option("cpu", "--device", help="Emulator device: cpu or cuda."),
         timeout: float = typer.Option(600.0, "--timeout", help="Seconds before a Lava run is stopped."),
-        json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
+        json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here."),
     ) -> None:
         """Run test samples on the emulator and/or Lava and print accuracy (and agreement)."""
         from exporters.pipeline import simulate as run_sim

@@ -126,7 +126,7 @@ class Emulator:
         x = torch.as_tensor(x, device=self.device).double()
         t_in, b = x.shape[:2]
         layers = self.net.layers
-        zeros = lambda lay: torch.zeros((b, *lay.shape), dtype=torch.float64, device=self.device)  # noqa: E731
+        zeros = lambda lay: torch.zeros((b, *lay.shape), dtype=torch.float64, device=self.device)
         u = [zeros(lay) for lay in layers]
         v = [zeros(lay) for lay in layers]
         buf = [zeros(lay) for lay in layers]

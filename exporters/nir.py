@@ -48,7 +48,7 @@ def neuron_node(spec: NeuronSpec, shape: tuple[int, ...], name: str):
             f"layer {name!r}: soft reset (reset by subtraction) has no NIR/Loihi equivalent here; "
             "train the student with reset='hard' (v_reset=0)"
         )
-    full = lambda v: np.full(shape, v, dtype=np.float32)  # noqa: E731
+    full = lambda v: np.full(shape, v, dtype=np.float32)
     if spec.kind == "if" or (spec.kind == "lif" and spec.leak == 1.0):
         return nir.IF(r=full(1.0 / spec.dt), v_threshold=full(spec.v_th), v_reset=full(spec.v_reset))
     if spec.kind == "lif":

@@ -170,7 +170,7 @@ def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
     scale = float(info["input_scale"])
     x_int = np.clip(np.round(np.asarray(x, np.float64) * scale), 0,
                     2 ** info["input_message_bits"] - 1).astype(np.int64)
-    res: dict[str, Any] = {"samples": int(len(x_int)), "net": str(t.net)}
+    res: dict[str, Any] = {"samples": len(x_int), "net": str(t.net)}
     emu_sp = None
     if compare or backend == "emulator":
         emu = Emulator(t.net, device=device)

@@ -362,4 +362,4 @@ def encode_input(x: np.ndarray, qnet: QuantizedNet) -> np.ndarray:
                    2**qnet.input_message_bits - 1).astype(np.int64)
 
 
-__all__ = ["LoihiLayer", "QuantLayer", "QuantizedNet", "lower", "quantize", "encode_input", "asdict"]
+__all__ = ["LoihiLayer", "QuantLayer", "QuantizedNet", "asdict", "encode_input", "lower", "quantize"]
