@@ -271,7 +271,11 @@ def read_netx(path: str | Path) -> NetxFile:
                 raise
             except (KeyError, ValueError, TypeError) as e:
                 raise SimulationError(f"layer {k} ({t}) of {path} is malformed: {e!r}") from None
-        if in_shape is None:
-            raise SimulationError(f"{path} has no input layer; netx needs layer 0 of type input")
+        if in_shape is None:  # netx infers a dense first layer's input from its weights
+            if layers and layers[0].kind == "dense":
+                in_shape = (int(layers[0].weight.shape[1]),)
+            else:
+                raise SimulationError(f"{path} has no input layer; netx needs layer 0 of type "
+                                      "input before a conv layer")
         del shape
         return NetxFile(path, in_shape, layers, info)
