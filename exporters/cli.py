@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
         run_dir: Path | None = typer.Argument(None, help="Run directory (default: the latest run under --runs-dir)."),
         target: str = typer.Option("loihi", "--target", help="loihi (NIR + netx + quantization + resources), nir, onnx (the teacher)."),
         out: Path | None = typer.Option(None, "--out", help="Output folder (default: RUN_DIR/export)."),
-        qat_epochs: int = typer.Option(0, "--qat-epochs", help="Quantization-aware fine-tune epochs (not implemented yet: must be 0)."),
+        qat_epochs: int = typer.Option(0, "--qat-epochs", help="Quantization-aware fine-tune epochs through the Loihi weight grid (0 = post-training quantization only)."),
         runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where to look for the latest run."),
     ) -> None:
         """Export a distilled student to NIR / Loihi (lava-dl netx), or its teacher to ONNX."""

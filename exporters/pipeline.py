@@ -48,9 +48,8 @@ def export(run_dir: str | Path | None = None, *, target: str = "loihi",
     """Export a run's student (nir, loihi) or teacher (onnx) into `out` (default RUN_DIR/export)."""
     if target not in ("loihi", "nir", "onnx"):
         raise ExportError(f"unknown target {target!r}; use --target loihi, nir or onnx")
-    if qat_epochs:
-        raise ExportError("--qat-epochs is not implemented yet; post-training quantization is "
-                          "used (see quantization.json for its error); pass --qat-epochs 0")
+    if qat_epochs < 0:
+        raise ExportError("--qat-epochs must be 0 (post-training quantization) or more")
     t0 = time.perf_counter()
     run = _resolve_run(run_dir, runs_dir)
     out_dir = Path(out) if out is not None else run.path / "export"
@@ -81,11 +80,30 @@ def export(run_dir: str | Path | None = None, *, target: str = "loihi",
     from exporters.quantize import quantize
     from exporters.resources import load_target, markdown, resources
 
-    cfg, _ = _run_dataset(run)
-    q = quantize(graph, input_scale=input_scale_for(cfg.data.dataset))
+    cfg, bundle = _run_dataset(run)
+    scale = input_scale_for(cfg.data.dataset)
+    q = quantize(graph, input_scale=scale)
+    student_ckpt = run.student_ckpt
+    qat_info: dict[str, Any] = {}
+    if qat_epochs:
+        from exporters.qat import finetune
+        from snn2hw.runs import load_checkpoint, save_checkpoint
+
+        qat_info = finetune(student, q, bundle.train, epochs=qat_epochs, seed=cfg.train.seed)
+        ck = load_checkpoint(run.student_ckpt)
+        ck["state_dict"] = student.state_dict()
+        ck["qat"] = qat_info
+        student_ckpt = out_dir / "student_qat.pt"
+        save_checkpoint(student_ckpt, ck)
+        files.append("student_qat.pt")
+        graph = student_to_nir(student)
+        write_nir(out_dir / "model.nir", graph)
+        q = quantize(graph, input_scale=scale)
     write_netx(out_dir / "model.net", q)
     rep = q.report()
     rep["run_dir"] = str(run.path)
+    rep["student_checkpoint"] = str(student_ckpt)
+    rep.update(qat_info)
     rep["dataset"] = cfg.data.dataset
     atomic_write_text(out_dir / "quantization.json", json.dumps(rep, indent=2))
     reps = [resources(q, load_target(n)) for n in ("loihi1", "loihi2_assumed")]
@@ -195,8 +213,9 @@ def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
     if compare and t.export_dir is not None and y is not None:
         from snn2hw.pipeline import load_model
 
-        run = run or open_run(info["quantization"]["run_dir"])
-        student, _, _ = load_model(run.student_ckpt, "student")
+        qinfo = info["quantization"]
+        run = run or open_run(qinfo["run_dir"])
+        student, _, _ = load_model(qinfo.get("student_checkpoint", run.student_ckpt), "student")
         with torch.no_grad():
             logits = student.eval()(torch.as_tensor(np.asarray(x), dtype=torch.float32))
         res["float"] = {"accuracy": _acc(logits.numpy(), y)}

@@ -99,3 +99,13 @@ def test_bad_target_and_missing_run(cli, tmp_path):
     assert r.exit_code == 2 and "snn2hw distill" in r.output
     r = cli("export", tmp_path, "--target", "truenorth")
     assert r.exit_code == 2 and "--target" in r.output
+
+
+def test_qat_finetune_puts_weights_on_the_loihi_grid(tiny_run, cli, tmp_path):
+    r = cli("export", tiny_run, "--qat-epochs", "1", "--out", tmp_path)
+    assert r.exit_code == 0, r.output
+    q = json.loads((tmp_path / "quantization.json").read_text())
+    assert q["qat_epochs"] == 1 and q["student_checkpoint"].endswith("student_qat.pt")
+    assert all(lay["weight_rel_rms_error"] < 1e-5 for lay in q["layers"])
+    r = cli("export", tiny_run, "--qat-epochs", "-1", "--out", tmp_path)
+    assert r.exit_code == 2 and "--qat-epochs" in r.output
