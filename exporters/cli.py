@@ -44,6 +44,10 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("cpu", "--device", help="Emulator device: cpu or cuda."),
         timeout: float = typer.Option(600.0, "--timeout", help="Seconds before a Lava run is stopped."),
         json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here."),
+        inputs: Path | None = typer.Option(None, "--input", help="For any netx file: integer inputs [N, *in_shape] (.npy), fed for T steps."),
+        labels: Path | None = typer.Option(None, "--labels", help="For --input: labels [N] (.npy); accuracy by last-layer spike count."),
+        timesteps: int | None = typer.Option(None, "--timesteps", help="For --input: steps per sample T (the run lasts T + layers)."),
+        message_bits: int = typer.Option(0, "--input-message-bits", help="For --input: 0 = binary spikes, >0 = graded integer input."),
     ) -> None:
         """Run test samples on the emulator and/or Lava and print accuracy (and agreement)."""
         from exporters.pipeline import simulate as run_sim
@@ -52,8 +56,14 @@ def register(app: typer.Typer) -> None:
             from snn2hw.errors import ConfigError
 
             raise ConfigError("--samples must be at least 1")
+        x_int = y = None
+        if inputs is not None:
+            from exporters.pipeline import load_inputs
+
+            x_int, y = load_inputs(inputs, labels)
         r = run_sim(path, backend=backend, samples=samples, compare=compare, device=device,
-                    timeout_s=timeout)
+                    timeout_s=timeout, x_int=x_int, y=y, timesteps=timesteps,
+                    input_message_bits=message_bits)
         rows = [("samples", str(r["samples"]))]
         for key in ("float", "emulator", "lava"):
             if key in r:

@@ -151,8 +151,6 @@ def open_target(path: str | Path) -> Target:
 
 
 def _test_data(t: Target, samples: int):
-    if t.export_dir is None:
-        return None
     q = t.info["quantization"]
     run = open_run(q["run_dir"])
     cfg, bundle = _run_dataset(run)
@@ -164,48 +162,78 @@ def _test_data(t: Target, samples: int):
     return run, torch.stack(xs), np.array(ys)
 
 
+def load_inputs(path: str | Path, labels: str | Path | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Integer input spikes [N, *in_shape] from a .npy file (and labels [N] if given)."""
+    try:
+        x = np.load(path)
+        y = np.load(labels) if labels is not None else None
+    except (OSError, ValueError) as e:
+        raise SimulationError(f"cannot read inputs {path} / labels {labels}: {e}; give .npy "
+                              "files (inputs [N, *in_shape] integers, labels [N])") from None
+    return x, y
+
+
 def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
              compare: bool = False, device: str = "cpu", timeout_s: float = 600.0,
-             x: np.ndarray | None = None, y: np.ndarray | None = None) -> dict[str, Any]:
-    """Run test samples on the emulator and/or Lava; with compare, also the float student."""
+             x: np.ndarray | None = None, y: np.ndarray | None = None,
+             x_int: np.ndarray | None = None, timesteps: int | None = None,
+             input_message_bits: int = 0) -> dict[str, Any]:
+    """Run samples on the emulator and/or Lava; with compare, also the float student.
+
+    An export directory brings its test data, T and input encoding. Any other netx file needs
+    `x_int` (integer input per sample, fed for T steps) and `timesteps`; it runs under netx's
+    reset schedule (interval T + L, offset 1) with `input_message_bits` (0 = binary spikes).
+    """
     from exporters.emulator import Emulator, run_samples
 
     if backend not in ("emulator", "lava"):
         raise SimulationError(f"unknown backend {backend!r}; use --backend emulator or lava")
     t = open_target(path)
-    info = t.info
-    T = int(info.get("timesteps", 0))
-    if not T:
-        raise SimulationError(f"{t.net} carries no snn2hw run info (timesteps); simulate a file "
-                              "written by `snn2hw export`, or call exporters.emulator directly")
+    info = dict(t.info)
+    T = int(info.get("timesteps", 0) or timesteps or 0)
     run = None
-    if x is None:
-        data = _test_data(t, samples)
-        if data is None:
-            raise SimulationError("a bare .net file has no test data; give an export directory")
-        run, xf, y = data
-        x = xf.numpy()
-    scale = float(info["input_scale"])
-    x_int = np.clip(np.round(np.asarray(x, np.float64) * scale), 0,
-                    2 ** info["input_message_bits"] - 1).astype(np.int64)
+    if not info.get("timesteps"):
+        if x_int is None or not T:
+            raise SimulationError(
+                f"{t.net} is not from `snn2hw export`: give --input X.npy (integer inputs) and "
+                "--timesteps T (and --labels Y.npy for accuracy), or simulate an export directory"
+            )
+        from exporters.netx import read_netx
+
+        L = len(read_netx(t.net).layers)
+        info.update(timesteps=T, num_layers=L, input_message_bits=input_message_bits,
+                    reset_interval=T + L, reset_offset=1)
+    if x_int is None:
+        if x is None:
+            run, xf, y = _test_data(t, samples)
+            x = xf.numpy()
+        scale = float(info["input_scale"])
+        x_int = np.clip(np.round(np.asarray(x, np.float64) * scale), 0,
+                        2 ** info["input_message_bits"] - 1).astype(np.int64)
+    x_int = np.asarray(x_int, np.int64)[:samples]
+    y = None if y is None else np.asarray(y)[:samples]
     res: dict[str, Any] = {"samples": len(x_int), "net": str(t.net)}
     emu_sp = None
     if compare or backend == "emulator":
-        emu = Emulator(t.net, device=device)
+        emu = Emulator(t.net, device=device, input_message_bits=int(info["input_message_bits"]),
+                       reset_interval=int(info["reset_interval"]),
+                       reset_offset=int(info["reset_offset"]))
         t0 = time.perf_counter()
         v, emu_sp = run_samples(emu, x_int, T)
         dt = time.perf_counter() - t0
-        res["emulator"] = {"accuracy": _acc(v, y), "steps_per_s": len(x_int) * (T + len(emu.net.layers)) / dt,
+        voltage = info.get("readout") == "voltage"
+        res["emulator"] = {"accuracy": _acc(v if voltage else emu_sp[-1].sum(0), y), "steps_per_s": len(x_int) * (T + len(emu.net.layers)) / dt,
                            "seconds": dt}
-        res["emulator_pred"] = v.argmax(1)
     if compare or backend == "lava":
         from exporters.lava import run_lava
 
         L = int(info["num_layers"])
         lr = run_lava(t.net, x_int, timesteps=T, num_layers=L,
-                      input_message_bits=int(info["input_message_bits"]), record=compare,
+                      input_message_bits=int(info["input_message_bits"]),
+                      record=compare or info.get("readout") != "voltage",
                       timeout_s=timeout_s)
-        res["lava"] = {"accuracy": _acc(lr.v_readout, y), "steps_per_s": lr.steps_per_s,
+        scores = lr.v_readout if info.get("readout") == "voltage" else lr.spikes[-1].sum(0)
+        res["lava"] = {"accuracy": _acc(scores, y), "steps_per_s": lr.steps_per_s,
                        "seconds": lr.run_s, "compile_s": lr.compile_s}
         if compare:
             res["agreement"] = spike_agreement(emu_sp, lr.spikes, info.get("layer_names"))
@@ -219,7 +247,6 @@ def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
         with torch.no_grad():
             logits = student.eval()(torch.as_tensor(np.asarray(x), dtype=torch.float32))
         res["float"] = {"accuracy": _acc(logits.numpy(), y)}
-    res.pop("emulator_pred", None)
     return res
 
 

@@ -53,9 +53,25 @@ def test_simulate_emulator_prints_accuracy_and_matches_float(exported, cli, tmp_
     assert data["samples"] == 40 and 0.0 <= data["emulator"]["accuracy"] <= 1.0
 
 
-def test_simulate_bare_net_file_needs_an_export_dir(exported, cli):
-    r = cli("simulate", exported / "model.net")
-    assert r.exit_code == 2 and "export directory" in r.output
+def test_simulate_bare_net_file_needs_inputs_and_timesteps(tmp_path, cli):
+    from export_helpers import cuba, write_netx_file
+
+    path = tmp_path / "other.net"  # a file in lava-dl slayer's layout, not from snn2hw
+    rng = np.random.default_rng(0)
+    write_netx_file(path, [
+        {"type": "dense", "shape": [8], "weight": rng.integers(-60, 60, (8, 12)) * 2,
+         "neuron": cuba(1024, 128, 40)},
+        {"type": "dense", "shape": [3], "weight": rng.integers(-60, 60, (3, 8)) * 2,
+         "neuron": cuba(4096, 0, 30)},
+    ])
+    r = cli("simulate", path)
+    assert r.exit_code == 2 and "--input" in r.output and "--timesteps" in r.output
+    np.save(tmp_path / "x.npy", (rng.random((10, 12)) > 0.5).astype(np.int64))
+    np.save(tmp_path / "y.npy", rng.integers(0, 3, 10))
+    r = cli("simulate", path, "--input", tmp_path / "x.npy", "--labels", tmp_path / "y.npy",
+            "--timesteps", "6", "--json", tmp_path / "r.json")
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "r.json").read_text())["samples"] == 10
 
 
 def test_corrupt_export_dir_is_a_clear_error(exported, cli, tmp_path):

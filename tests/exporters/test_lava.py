@@ -68,3 +68,17 @@ def test_small_conv_network_from_our_exporter(tmp_path):
     # netx built every layer with the shapes we wrote (C, H, W) and all spiking layers fire
     assert [s.shape[2:] for s in spikes] == [(4, 8, 8), (6, 4, 4), (12,), (10,)]
     assert all(s.sum() > 0 for s in spikes[:-1])
+
+
+def test_cli_compare_reports_float_emulator_lava_and_agreement(tiny_run, cli, tmp_path):
+    r = cli("export", tiny_run, "--out", tmp_path)
+    assert r.exit_code == 0, r.output
+    r = cli("simulate", tmp_path, "--compare", "--samples", "3", "--json", tmp_path / "c.json")
+    assert r.exit_code == 0, r.output
+    for word in ("float accuracy", "emulator accuracy", "lava accuracy", "agreement conv1"):
+        assert word in r.output
+    import json
+
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert all(a["identical_fraction"] == 1.0 for a in data["agreement"])
+    assert data["readout_equal"] is True
