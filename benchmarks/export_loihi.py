@@ -77,7 +77,7 @@ def bench_student(run: Path, out: Path, samples: int) -> dict:
         speeds["windowed" if windowed else "full_steps"] = samples * (T + L) / best
     return {
         "run": str(run), "export_s": export_s, "timesteps": T, "layers": L,
-        "test_samples": int(len(y_all)), "float_accuracy": float_acc,
+        "test_samples": len(y_all), "float_accuracy": float_acc,
         "emulator_accuracy": full["emulator"]["accuracy"],
         "agreement_samples": samples,
         "agreement": cmp["agreement"], "readout_voltages_equal": cmp["readout_equal"],

@@ -277,5 +277,4 @@ def read_netx(path: str | Path) -> NetxFile:
             else:
                 raise SimulationError(f"{path} has no input layer; netx needs layer 0 of type "
                                       "input before a conv layer")
-        del shape
         return NetxFile(path, in_shape, layers, info)

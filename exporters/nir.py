@@ -12,6 +12,7 @@ holds dt, timesteps, readout = "mean_over_time" and the neuron details NIR canno
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +137,7 @@ def student_to_nir(model: SpikingNet):
                                   else np.zeros(ro.out_features, np.float32))
     nodes["output"] = nir.Output(output_type=np.array([ro.out_features]))
     order += ["readout", "output"]
-    edges = [(a, b) for a, b in zip(order[:-1], order[1:])]
+    edges = list(pairwise(order))
     meta = {
         "format": FORMAT, "dt": float(dt or 1e-3), "timesteps": int(model.timesteps),
         "in_shape": list(model.in_shape), "readout": "mean_over_time",

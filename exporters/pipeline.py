@@ -69,7 +69,7 @@ def export(run_dir: str | Path | None = None, *, target: str = "loihi",
 
     from exporters.nir import student_to_nir, write_nir
 
-    student, spec, _ = load_model(run.student_ckpt, "student")
+    student, _, _ = load_model(run.student_ckpt, "student")
     graph = student_to_nir(student)
     write_nir(out_dir / "model.nir", graph)
     files.append("model.nir")
@@ -153,7 +153,7 @@ def open_target(path: str | Path) -> Target:
 def _test_data(t: Target, samples: int):
     q = t.info["quantization"]
     run = open_run(q["run_dir"])
-    cfg, bundle = _run_dataset(run)
+    _, bundle = _run_dataset(run)
     xs, ys = [], []
     for i in range(min(samples, len(bundle.test))):
         x, y = bundle.test[i]

@@ -16,7 +16,7 @@ threshold, bias or accumulator bounds say otherwise.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -362,4 +362,3 @@ def encode_input(x: np.ndarray, qnet: QuantizedNet) -> np.ndarray:
                    2**qnet.input_message_bits - 1).astype(np.int64)
 
 
-__all__ = ["LoihiLayer", "QuantLayer", "QuantizedNet", "asdict", "encode_input", "lower", "quantize"]

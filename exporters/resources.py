@@ -77,8 +77,8 @@ def markdown(reports: list[dict[str, Any]], q: QuantizedNet) -> str:
              f"- input: graded spikes, x_int = round(x * {q.input_scale:g}), "
              f"{q.input_message_bits} message bits", ""]
     base = reports[0]
-    lines += ["| layer | kind | neurons | synapses | weight bytes | fan-in max | fan-out avg |"
-              + "".join(f" cores ({r['target']}) |" for r in reports),
+    lines += [("| layer | kind | neurons | synapses | weight bytes | fan-in max | fan-out avg |"
+               + "".join(f" cores ({r['target']}) |" for r in reports)),
               "|---|---|---|---|---|---|---|" + "---|" * len(reports)]
     for i, row in enumerate(base["layers"]):
         lines.append(f"| {row['name']} | {row['kind']} | {row['neurons']} | {row['synapses']} | "
@@ -89,7 +89,7 @@ def markdown(reports: list[dict[str, Any]], q: QuantizedNet) -> str:
                  f"{base['weight_memory_bytes']} | | |" + "".join(f" {r['cores']} |" for r in reports))
     lines.append("")
     for r in reports:
-        flag = " **(ASSUMED figures: edit exporters/targets/%s.yaml)**" % r["target"] if r["assumed"] else ""
+        flag = f" **(ASSUMED figures: edit exporters/targets/{r['target']}.yaml)**" if r["assumed"] else ""
         lines.append(f"- {r['target']}: {r['cores']} cores, {r['chips']} chip(s); source: "
                      f"{r['source']}{flag}")
     lines += ["", "## Quantization", "",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from export_helpers import conv_student, cuba, write_netx_file
+
 from exporters.emulator import Emulator, cuba_step, run_samples
 from exporters.errors import SimulationError
 from exporters.netx import dense_effective, read_netx, write_netx

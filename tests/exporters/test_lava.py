@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from export_helpers import conv_student
+
 from exporters.emulator import Emulator, run_samples
 from exporters.lava import lava_available, run_lava
 from exporters.netx import dense_effective, write_netx
@@ -32,7 +32,7 @@ def _compare(path, x_int, T, L, bits):
 def test_small_dense_network_exported_by_lava_dl_slayer(tmp_path):
     import h5py
     import torch
-    import lava.lib.dl.slayer as slayer
+    from lava.lib.dl import slayer
 
     torch.manual_seed(0)
     p = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.1, "requires_grad": False}

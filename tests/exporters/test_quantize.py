@@ -5,15 +5,25 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from export_helpers import conv_student, dense_student
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from export_helpers import conv_student, dense_student
 from exporters.errors import ExportError
 from exporters.nir import student_to_nir
 from exporters.quantize import (
-    A_IN_MAX, BIAS_MAX, BIAS_MIN, VTH_MAX, W_MAX, W_MIN, LoihiLayer, choose_scale, lower,
-    quantize, quantize_layer, row_abs_sum,
+    A_IN_MAX,
+    BIAS_MAX,
+    BIAS_MIN,
+    VTH_MAX,
+    W_MAX,
+    W_MIN,
+    LoihiLayer,
+    choose_scale,
+    lower,
+    quantize,
+    quantize_layer,
+    row_abs_sum,
 )
 from snn2hw.neurons import NeuronSpec
 
