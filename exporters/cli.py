@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @user_errors
     def simulate(
-        path: Path = typer.Argument(..., help="Export directory (from `snn2hw export`) or a model.net file."),
+        path: Path | None = typer.Argument(None, help="Export directory or a .net file (default: the latest run's export/)."),
         backend: str = typer.Option("emulator", "--backend", help="emulator (bit-exact PyTorch) or lava (Lava fixed_pt, slow)."),
         samples: int = typer.Option(100, "--samples", help="Number of test samples."),
         compare: bool = typer.Option(False, "--compare", help="Run float student, emulator and Lava; report per-layer spike agreement."),
@@ -48,6 +48,7 @@ def register(app: typer.Typer) -> None:
         labels: Path | None = typer.Option(None, "--labels", help="For --input: labels [N] (.npy); accuracy by last-layer spike count."),
         timesteps: int | None = typer.Option(None, "--timesteps", help="For --input: steps per sample T (the run lasts T + layers)."),
         message_bits: int = typer.Option(0, "--input-message-bits", help="For --input: 0 = binary spikes, >0 = graded integer input."),
+        runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where to look for the latest run."),
     ) -> None:
         """Run test samples on the emulator and/or Lava and print accuracy (and agreement)."""
         from exporters.pipeline import simulate as run_sim
@@ -56,6 +57,10 @@ def register(app: typer.Typer) -> None:
             from snn2hw.errors import ConfigError
 
             raise ConfigError("--samples must be at least 1")
+        if path is None:
+            from snn2hw.runs import latest_run
+
+            path = latest_run(runs_dir).path / "export"
         x_int = y = None
         if inputs is not None:
             from exporters.pipeline import load_inputs

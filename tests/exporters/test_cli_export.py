@@ -94,6 +94,8 @@ def test_export_defaults_to_latest_run_and_nir_target(tiny_run, cli):
     r = cli("export", "--runs-dir", tiny_run.parent, "--target", "nir")
     assert r.exit_code == 0, r.output
     assert (tiny_run / "export" / "model.nir").is_file()
+    r = cli("simulate", "--runs-dir", tiny_run.parent)  # nir only: no model.net yet
+    assert r.exit_code == 2 and "missing model.net" in r.output
 
 
 def test_onnx_target_checks_teacher_against_pytorch(tiny_run, cli, tmp_path):
