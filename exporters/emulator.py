@@ -203,7 +203,8 @@ def run_samples(emu: Emulator, x_int: np.ndarray | torch.Tensor, timesteps: int,
     """
     x_int = torch.as_tensor(np.asarray(x_int))
     L = len(emu.net.layers)
-    sched = emu.reset_interval == timesteps + L and emu.reset_offset == 1
+    sched = (emu.reset_interval == timesteps + L and emu.reset_offset == 1
+             and all(lay.kind != "input" for lay in emu.net.layers))
     if windowed and not sched:
         windowed = False
     vs, spikes = [], [[] for _ in range(L)]

@@ -211,6 +211,7 @@ def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
         x_int = np.clip(np.round(np.asarray(x, np.float64) * scale), 0,
                         2 ** info["input_message_bits"] - 1).astype(np.int64)
     x_int = np.asarray(x_int, np.int64)[:samples]
+    x = None if x is None else np.asarray(x)[:samples]
     y = None if y is None else np.asarray(y)[:samples]
     res: dict[str, Any] = {"samples": len(x_int), "net": str(t.net)}
     emu_sp = None
@@ -222,7 +223,8 @@ def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
         v, emu_sp = run_samples(emu, x_int, T)
         dt = time.perf_counter() - t0
         voltage = info.get("readout") == "voltage"
-        res["emulator"] = {"accuracy": _acc(v if voltage else emu_sp[-1].sum(0), y), "steps_per_s": len(x_int) * (T + len(emu.net.layers)) / dt,
+        res["emulator"] = {"accuracy": _acc(v if voltage else emu_sp[-1].sum(0), y),
+                           "steps_per_s": len(x_int) * (T + len(emu.net.layers)) / dt,
                            "seconds": dt}
     if compare or backend == "lava":
         from exporters.lava import run_lava
