@@ -3,7 +3,8 @@
 Per step t (1-based, as Lava counts), for each layer k in order: the neuron takes the synaptic
 buffer computed at t-1 (every weight layer adds one step of delay), is reset to zero when
 t % reset_interval == (reset_offset + 1 + k) % reset_interval (netx's LIFReset schedule), updates,
-and then the synapse buffers W . s_{k-1}[t] for the next step.
+and then the synapse buffers W . s_{k-1}[t] for the next step (a netx `delay` d holds it d more
+steps, as Lava's DelayDense does).
 """
 
 from __future__ import annotations
@@ -100,11 +101,31 @@ class Emulator:
             w = None if lay.weight is None else torch.as_tensor(lay.weight, device=dev)
             self._w.append((w.float() if lay.kind == "conv" else w.double()) if w is not None else None)
         self._b = [torch.as_tensor(lay.bias, device=dev).double() for lay in self.net.layers]
+        self._delay_w = []  # per delayed layer: [(d, W_d)] for every delay value present
+        for lay in self.net.layers:
+            if lay.delay is None:
+                self._delay_w.append(None)
+                continue
+            parts = [(int(d), torch.as_tensor(np.where(lay.delay == d, lay.weight, 0),
+                                              device=dev).double())
+                     for d in np.unique(lay.delay)]
+            self._delay_w.append(parts)
         self._pool = [block_factor(lay) if lay.kind == "conv" else 1 for lay in self.net.layers]
         for k, f in enumerate(self._pool):
             if f > 1:
                 w = self._w[k]
                 self._w[k] = w[:, :, ::f, ::f].contiguous()
+
+    def _shift(self, a: torch.Tensor, lay: NetxLayer) -> torch.Tensor:
+        return a * 2.0**lay.weight_exp if lay.weight_exp >= 0 else torch.floor(a * 2.0**lay.weight_exp)
+
+    def _delayed(self, k: int, lay: NetxLayer, s: torch.Tensor, graded: bool, ring: torch.Tensor):
+        """DelayDense: the ring [D+1, B, n] moves one step; input with delay d lands in slot d."""
+        x = (s if graded else (s != 0)).flatten(1).double()
+        ring = torch.cat([ring[1:], torch.zeros_like(ring[:1])])
+        for d, w in self._delay_w[k]:
+            ring[d] += self._shift(x @ w.T, lay)
+        return ring
 
     def _synapse(self, k: int, lay: NetxLayer, s: torch.Tensor, graded: bool) -> torch.Tensor:
         x = s if graded else (s != 0)
@@ -117,8 +138,7 @@ class Emulator:
                          padding=(lay.padding[0] // f, lay.padding[1] // f),
                          dilation=lay.dilation, groups=lay.groups)
             return signed_clamp(torch.trunc(y).double(), 24)
-        a = x.flatten(1).double() @ self._w[k].T
-        return a * 2.0**lay.weight_exp if lay.weight_exp >= 0 else torch.floor(a * 2.0**lay.weight_exp)
+        return self._shift(x.flatten(1).double() @ self._w[k].T, lay)
 
     @torch.no_grad()
     def run(self, x: torch.Tensor, steps: int) -> EmulatorResult:
@@ -129,7 +149,9 @@ class Emulator:
         zeros = lambda lay: torch.zeros((b, *lay.shape), dtype=torch.float64, device=self.device)
         u = [zeros(lay) for lay in layers]
         v = [zeros(lay) for lay in layers]
-        buf = [zeros(lay) for lay in layers]
+        buf = [zeros(lay) if lay.delay is None else
+               torch.zeros((int(lay.delay.max()) + 1, b, *lay.shape), dtype=torch.float64,
+                           device=self.device) for lay in layers]
         rec = [torch.zeros((steps, b, *lay.shape), dtype=torch.uint8, device=self.device)
                for lay in layers]
         v_last = torch.zeros((steps, b, *layers[-1].shape), dtype=torch.int64, device=self.device)
@@ -143,10 +165,13 @@ class Emulator:
                 if self.reset_interval and t % self.reset_interval == offsets[k] % self.reset_interval:
                     u[k] = torch.zeros_like(u[k])
                     v[k] = torch.zeros_like(v[k])
-                a_in = buf[k] if lay.kind != "input" else zeros(lay)
+                a_in = zeros(lay) if lay.kind == "input" else \
+                    (buf[k] if lay.delay is None else buf[k][0])
                 s, u[k], v[k] = cuba_step(u[k], v[k], a_in, i_decay=lay.i_decay,
                                           v_decay=lay.v_decay, bias=self._b[k], vth=lay.vth)
-                if lay.kind != "input":
+                if lay.delay is not None:
+                    buf[k] = self._delayed(k, lay, prev, graded, buf[k])
+                elif lay.kind != "input":
                     buf[k] = self._synapse(k, lay, prev, graded)
                 rec[k][i] = s
                 prev = s.double()
@@ -204,7 +229,7 @@ def run_samples(emu: Emulator, x_int: np.ndarray | torch.Tensor, timesteps: int,
     x_int = torch.as_tensor(np.asarray(x_int))
     L = len(emu.net.layers)
     sched = (emu.reset_interval == timesteps + L and emu.reset_offset == 1
-             and all(lay.kind != "input" for lay in emu.net.layers))
+             and all(lay.kind != "input" and lay.delay is None for lay in emu.net.layers))
     if windowed and not sched:
         windowed = False
     vs, spikes = [], [[] for _ in range(L)]

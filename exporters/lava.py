@@ -30,6 +30,7 @@ class LavaResult:
     steps: int
     run_s: float
     compile_s: float
+    raw: list[np.ndarray] | None = None  # every recorded step [steps, *shape] per layer
 
     @property
     def steps_per_s(self) -> float:
@@ -97,7 +98,8 @@ def run_lava(net_path: str | Path, x_int: np.ndarray, *, timesteps: int, num_lay
                 w = m[idx].reshape(n, timesteps, *m.shape[1:]).swapaxes(0, 1)
                 spikes.append(w)
         comp, run_s, steps = r["timing"]
-        return LavaResult(v_read, spikes, int(steps), float(run_s), float(comp))
+        return LavaResult(v_read, spikes, int(steps), float(run_s), float(comp),
+                          raw=mons + [v] if record else None)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

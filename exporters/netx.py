@@ -172,6 +172,22 @@ def dense_effective(weight: np.ndarray) -> tuple[np.ndarray, int]:
     return w, wexp
 
 
+def netx_delays(delay: np.ndarray, wshape: tuple[int, int]) -> np.ndarray:
+    """Per-synapse delays [out, in] as netx's create_dense expands them (clamped to 0..62)."""
+    delay = np.clip(np.asarray(delay), 0, 62).astype(np.int64)
+    n_out, n_in = wshape
+    if delay.ndim == 0:
+        return np.full(wshape, int(delay), np.int64)
+    if delay.ndim == 1:
+        if delay.size == n_out:  # axonal delays (netx checks this case first)
+            return np.repeat(delay.reshape(-1, 1), n_in, axis=1)
+        if delay.size == n_in:
+            return np.repeat(delay.reshape(1, -1), n_out, axis=0)
+        raise SimulationError(f"delay of shape {delay.shape} fits neither {n_out} outputs nor "
+                              f"{n_in} inputs of its dense layer")
+    return delay.reshape(wshape)
+
+
 def _get(g, key, default=None):
     if key not in g:
         return default
@@ -253,14 +269,12 @@ def read_netx(path: str | Path) -> NetxFile:
                     b = _get(g, "bias")
                     neuron = _neuron_from(g) if "neuron" in g else \
                         {"i_decay": 0, "v_decay": 4096, "vth": (1 << 17)}
-                    delay = np.asarray(g["delay"][()]) if "delay" in g else None
-                    if delay is not None and np.any(delay):
-                        raise SimulationError(f"layer {k} of {path} has synaptic delays; the "
-                                              "emulator supports delay-free dense layers only")
+                    delay = netx_delays(np.asarray(g["delay"][()]), w.shape) \
+                        if "delay" in g else None
                     layers.append(NetxLayer(
                         "dense", (n,), weight=w_eff, weight_exp=wexp,
                         bias=np.zeros(n, np.int64) if b is None else np.asarray(b, np.int64).reshape(n),
-                        flatten_before=flatten, in_shape=shape, **neuron))
+                        flatten_before=flatten, in_shape=shape, delay=delay, **neuron))
                     flatten = False
                     shape = (n,)
                 else:

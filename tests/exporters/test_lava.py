@@ -82,3 +82,36 @@ def test_cli_compare_reports_float_emulator_lava_and_agreement(tiny_run, cli, tm
     data = json.loads((tmp_path / "c.json").read_text())
     assert all(a["identical_fraction"] == 1.0 for a in data["agreement"])
     assert data["readout_equal"] is True
+
+
+def test_dense_synaptic_delays_match_lava(tmp_path):
+    """netx 'delay' datasets (per output neuron, per input) run through DelayDense identically."""
+    import torch
+
+    from export_helpers import cuba, write_netx_file
+
+    rng = np.random.default_rng(3)
+    path = tmp_path / "delay.net"
+    write_netx_file(path, [
+        {"type": "dense", "shape": [8], "weight": rng.integers(-40, 90, (8, 12)) * 2,
+         "delay": rng.integers(0, 5, 8), "neuron": cuba(1024, 256, 60)},
+        {"type": "dense", "shape": [3], "weight": rng.integers(-30, 90, (3, 8)) * 2,
+         "delay": rng.integers(0, 4, 8), "neuron": cuba(4096, 0, 50)},
+    ])
+    T, L = 10, 2
+    x = (rng.random((1, 12)) > 0.4).astype(np.int64)
+    lr = run_lava(path, x, timesteps=T, num_layers=L, input_message_bits=0, timeout_s=240)
+    emu = Emulator(path, input_message_bits=0, reset_interval=T + L, reset_offset=1)
+    r = emu.run(torch.as_tensor(x).unsqueeze(0).expand(T, 1, 12), T + L)
+    for k in range(L):
+        assert np.array_equal(r.spikes[k][:, 0].numpy(), lr.raw[k]), f"layer {k}"
+    assert np.array_equal(r.v_last[:, 0].numpy(), lr.raw[-1])
+    assert lr.raw[0].sum() > 0 and lr.raw[1].sum() > 0
+    from exporters.netx import read_netx
+
+    no_delay = read_netx(path)
+    for lay in no_delay.layers:
+        lay.delay = None
+    r0 = Emulator(no_delay, input_message_bits=0, reset_interval=T + L, reset_offset=1).run(
+        torch.as_tensor(x).unsqueeze(0).expand(T, 1, 12), T + L)
+    assert not np.array_equal(r0.spikes[0][:, 0].numpy(), lr.raw[0])  # the delays matter
