@@ -244,7 +244,7 @@ def eval_(
 
 
 # Commands contributed by the other top-level packages (each module has register(app)).
-for _module in ("profilers.cli",):
+for _module in ("exporters.cli", "profilers.cli"):
     import importlib
 
     importlib.import_module(_module).register(app)

@@ -1,0 +1,87 @@
+"""`snn2hw export` and `snn2hw simulate`: thin adapters over exporters.pipeline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the export and simulate commands to the snn2hw app."""
+    from snn2hw.cli import _table, user_errors
+
+    @app.command()
+    @user_errors
+    def export(
+        run_dir: Path | None = typer.Argument(None, help="Run directory (default: the latest run under --runs-dir)."),
+        target: str = typer.Option("loihi", "--target", help="loihi (NIR + netx + quantization + resources), nir, onnx (the teacher)."),
+        out: Path | None = typer.Option(None, "--out", help="Output folder (default: RUN_DIR/export)."),
+        qat_epochs: int = typer.Option(0, "--qat-epochs", help="Quantization-aware fine-tune epochs through the Loihi weight grid (0 = post-training quantization only)."),
+        runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where to look for the latest run."),
+    ) -> None:
+        """Export a distilled student to NIR / Loihi (lava-dl netx), or its teacher to ONNX."""
+        from exporters.pipeline import export as run_export
+
+        r = run_export(run_dir, target=target, out=out, qat_epochs=qat_epochs, runs_dir=runs_dir)
+        rows = [("written to", str(r.out_dir)), ("files", ", ".join(r.files)),
+                ("time", f"{r.seconds:.1f} s")]
+        rows += [(k.replace("_", " "), str(v)) for k, v in r.summary.items()]
+        _table(f"snn2hw export --target {target}", rows)
+
+    @app.command()
+    @user_errors
+    def simulate(
+        path: Path | None = typer.Argument(None, help="Export directory or a .net file (default: the latest run's export/)."),
+        backend: str = typer.Option("emulator", "--backend", help="emulator (bit-exact PyTorch) or lava (Lava fixed_pt, slow)."),
+        samples: int = typer.Option(100, "--samples", help="Number of test samples."),
+        compare: bool = typer.Option(False, "--compare", help="Run float student, emulator and Lava; report per-layer spike agreement."),
+        device: str = typer.Option("cpu", "--device", help="Emulator device: cpu or cuda."),
+        timeout: float = typer.Option(600.0, "--timeout", help="Seconds before a Lava run is stopped."),
+        json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here."),
+        inputs: Path | None = typer.Option(None, "--input", help="For any netx file: integer inputs [N, *in_shape] (.npy), fed for T steps."),
+        labels: Path | None = typer.Option(None, "--labels", help="For --input: labels [N] (.npy); accuracy by last-layer spike count."),
+        timesteps: int | None = typer.Option(None, "--timesteps", help="For --input: steps per sample T (the run lasts T + layers)."),
+        message_bits: int = typer.Option(0, "--input-message-bits", help="For --input: 0 = binary spikes, >0 = graded integer input."),
+        runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where to look for the latest run."),
+    ) -> None:
+        """Run test samples on the emulator and/or Lava and print accuracy (and agreement)."""
+        from exporters.pipeline import simulate as run_sim
+
+        if samples < 1:
+            from snn2hw.errors import ConfigError
+
+            raise ConfigError("--samples must be at least 1")
+        if path is None:
+            from snn2hw.runs import latest_run
+
+            path = latest_run(runs_dir).path / "export"
+        x_int = y = None
+        if inputs is not None:
+            from exporters.pipeline import load_inputs
+
+            x_int, y = load_inputs(inputs, labels)
+        r = run_sim(path, backend=backend, samples=samples, compare=compare, device=device,
+                    timeout_s=timeout, x_int=x_int, y=y, timesteps=timesteps,
+                    input_message_bits=message_bits)
+        rows = [("samples", str(r["samples"]))]
+        for key in ("float", "emulator", "lava"):
+            if key in r:
+                extra = f"  ({r[key]['steps_per_s']:.0f} steps/s)" if "steps_per_s" in r[key] else ""
+                rows.append((f"{key} accuracy", _pct(r[key]["accuracy"]) + extra))
+        for a in r.get("agreement", []):
+            first = "-" if a["first_mismatch_step"] is None else str(a["first_mismatch_step"])
+            rows.append((f"agreement {a['layer']}",
+                         f"{100 * a['identical_fraction']:.2f}% identical trains; first mismatch step {first}"))
+        if "readout_equal" in r:
+            rows.append(("readout voltages equal", str(r["readout_equal"])))
+        _table(f"snn2hw simulate {path}", rows)
+        if json_out is not None:
+            from snn2hw.runs import atomic_write_text
+
+            atomic_write_text(json_out, json.dumps(r, indent=2))

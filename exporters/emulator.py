@@ -1,0 +1,249 @@
+"""Bit-exact, batched PyTorch emulation of a netx network under Lava's fixed_pt models (CPU or GPU).
+
+Per step t (1-based, as Lava counts), for each layer k in order: the neuron takes the synaptic
+buffer computed at t-1 (every weight layer adds one step of delay), is reset to zero when
+t % reset_interval == (reset_offset + 1 + k) % reset_interval (netx's LIFReset schedule), updates,
+and then the synapse buffers W . s_{k-1}[t] for the next step (a netx `delay` d holds it d more
+steps, as Lava's DelayDense does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from exporters.errors import SimulationError
+from exporters.netx import NetxFile, NetxLayer, read_netx
+
+U_MAX = 2**23
+V_LIM = 2**23 - 1
+
+
+def decay(x: torch.Tensor, d: int) -> torch.Tensor:
+    """x * (4096 - d) / 4096 rounded toward zero (Lava: sign(y) * (|y| >> 12)).
+
+    States are integers held in float64: every product stays below 2^53 and dividing by 4096 is
+    exact in binary floating point, so trunc() reproduces the integer shift bit for bit.
+    """
+    if d == 0:
+        return x
+    if d == 4096:
+        return torch.zeros_like(x)
+    return torch.trunc(x * ((4096 - d) / 4096.0))
+
+
+def cuba_step(u, v, a_in, *, i_decay: int, v_decay: int, bias, vth: int):
+    """One Loihi CUBA step on integer-valued float64 tensors -> (spikes bool, u, v).
+
+        u = wrap24(trunc(u * (4096 - iDecay) / 4096) + a_in * 64)
+        v = clip(trunc(v * (4096 - vDecay) / 4096) + u + bias * 64, -(2^23 - 1), 2^23 - 1)
+        s = v > vThMant * 64;  v = 0 where s             (Lava PyLifModelBitAcc)
+    """
+    du = decay(u, i_decay) + a_in * 64.0
+    wrapped = torch.where(du > U_MAX, du - 2 * U_MAX, du)
+    u = torch.where(wrapped <= -U_MAX, du + 2 * U_MAX, wrapped)
+    v = torch.clamp(decay(v, v_decay) + u + bias * 64.0, -V_LIM, V_LIM)
+    s = v > vth * 64.0
+    v = v.masked_fill(s, 0.0)
+    return s, u, v
+
+
+def signed_clamp(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """Wrap into a signed `bits`-bit range (Lava conv utils.signed_clamp)."""
+    base = float(1 << bits)
+    return torch.remainder(x + base / 2, base) - base / 2
+
+
+def block_factor(lay: NetxLayer) -> int:
+    """f > 1 when the conv equals sum-pool(f) then a conv with f-times smaller kernel (exact)."""
+    w = lay.weight
+    if w is None or lay.dilation != (1, 1) or lay.in_shape is None:
+        return 1
+    o, i, kh, kw = w.shape
+    for f in (4, 3, 2):
+        ok = (kh % f == 0 and kw % f == 0 and all(v % f == 0 for v in lay.stride + lay.padding)
+              and lay.in_shape[1] % f == 0 and lay.in_shape[2] % f == 0)
+        if ok:
+            blocks = w.reshape(o, i, kh // f, f, kw // f, f)
+            if np.array_equal(blocks, np.broadcast_to(blocks[:, :, :, :1, :, :1], blocks.shape)):
+                return f
+    return 1
+
+
+@dataclass
+class EmulatorResult:
+    """Spikes of every neuron layer [steps, B, *shape] (uint8) and the last layer's voltage."""
+
+    spikes: list[torch.Tensor]
+    v_last: torch.Tensor  # [steps, B, n]
+
+
+class Emulator:
+    """Runs a parsed netx network on batches; `device` may be cpu or cuda."""
+
+    def __init__(self, net: NetxFile | str | Path, *, input_message_bits: int | None = None,
+                 reset_interval: int | None = None, reset_offset: int | None = None,
+                 device: str | torch.device = "cpu") -> None:
+        self.net = net if isinstance(net, NetxFile) else read_netx(net)
+        info = self.net.info
+        self.input_message_bits = info.get("input_message_bits", 0) \
+            if input_message_bits is None else input_message_bits
+        self.reset_interval = info.get("reset_interval") if reset_interval is None else reset_interval
+        self.reset_offset = info.get("reset_offset", 0) if reset_offset is None else reset_offset
+        self.device = torch.device(device)
+        dev = self.device
+        self._w = []
+        for lay in self.net.layers:
+            w = None if lay.weight is None else torch.as_tensor(lay.weight, device=dev)
+            self._w.append((w.float() if lay.kind == "conv" else w.double()) if w is not None else None)
+        self._b = [torch.as_tensor(lay.bias, device=dev).double() for lay in self.net.layers]
+        self._delay_w = []  # per delayed layer: [(d, W_d)] for every delay value present
+        for lay in self.net.layers:
+            if lay.delay is None:
+                self._delay_w.append(None)
+                continue
+            parts = [(int(d), torch.as_tensor(np.where(lay.delay == d, lay.weight, 0),
+                                              device=dev).double())
+                     for d in np.unique(lay.delay)]
+            self._delay_w.append(parts)
+        self._pool = [block_factor(lay) if lay.kind == "conv" else 1 for lay in self.net.layers]
+        for k, f in enumerate(self._pool):
+            if f > 1:
+                w = self._w[k]
+                self._w[k] = w[:, :, ::f, ::f].contiguous()
+
+    def _shift(self, a: torch.Tensor, lay: NetxLayer) -> torch.Tensor:
+        return a * 2.0**lay.weight_exp if lay.weight_exp >= 0 else torch.floor(a * 2.0**lay.weight_exp)
+
+    def _delayed(self, k: int, lay: NetxLayer, s: torch.Tensor, graded: bool, ring: torch.Tensor):
+        """DelayDense: the ring [D+1, B, n] moves one step; input with delay d lands in slot d."""
+        x = (s if graded else (s != 0)).flatten(1).double()
+        ring = torch.cat([ring[1:], torch.zeros_like(ring[:1])])
+        for d, w in self._delay_w[k]:
+            ring[d] += self._shift(x @ w.T, lay)
+        return ring
+
+    def _synapse(self, k: int, lay: NetxLayer, s: torch.Tensor, graded: bool) -> torch.Tensor:
+        x = s if graded else (s != 0)
+        if lay.kind == "conv":
+            f = self._pool[k]
+            x = x.float()
+            if f > 1:  # kernel made of constant f x f blocks: sum-pool first, then a small conv
+                x = F.avg_pool2d(x, f, f, divisor_override=1)
+            y = F.conv2d(x, self._w[k], stride=(lay.stride[0] // f, lay.stride[1] // f),
+                         padding=(lay.padding[0] // f, lay.padding[1] // f),
+                         dilation=lay.dilation, groups=lay.groups)
+            return signed_clamp(torch.trunc(y).double(), 24)
+        return self._shift(x.flatten(1).double() @ self._w[k].T, lay)
+
+    @torch.no_grad()
+    def run(self, x: torch.Tensor, steps: int) -> EmulatorResult:
+        """x: integer input [steps_in, B, *in_shape] (graded or 0/1); zero after steps_in."""
+        x = torch.as_tensor(x, device=self.device).double()
+        t_in, b = x.shape[:2]
+        layers = self.net.layers
+        zeros = lambda lay: torch.zeros((b, *lay.shape), dtype=torch.float64, device=self.device)
+        u = [zeros(lay) for lay in layers]
+        v = [zeros(lay) for lay in layers]
+        buf = [zeros(lay) if lay.delay is None else
+               torch.zeros((int(lay.delay.max()) + 1, b, *lay.shape), dtype=torch.float64,
+                           device=self.device) for lay in layers]
+        rec = [torch.zeros((steps, b, *lay.shape), dtype=torch.uint8, device=self.device)
+               for lay in layers]
+        v_last = torch.zeros((steps, b, *layers[-1].shape), dtype=torch.int64, device=self.device)
+        offsets = [self.reset_offset + 1 + k for k in range(len(layers))]
+        zero_in = torch.zeros((b, *self.net.in_shape), dtype=torch.float64, device=self.device)
+        for i in range(steps):
+            t = i + 1
+            prev = x[i] if i < t_in else zero_in
+            graded = self.input_message_bits > 0
+            for k, lay in enumerate(layers):
+                if self.reset_interval and t % self.reset_interval == offsets[k] % self.reset_interval:
+                    u[k] = torch.zeros_like(u[k])
+                    v[k] = torch.zeros_like(v[k])
+                a_in = zeros(lay) if lay.kind == "input" else \
+                    (buf[k] if lay.delay is None else buf[k][0])
+                s, u[k], v[k] = cuba_step(u[k], v[k], a_in, i_decay=lay.i_decay,
+                                          v_decay=lay.v_decay, bias=self._b[k], vth=lay.vth)
+                if lay.delay is not None:
+                    buf[k] = self._delayed(k, lay, prev, graded, buf[k])
+                elif lay.kind != "input":
+                    buf[k] = self._synapse(k, lay, prev, graded)
+                rec[k][i] = s
+                prev = s.double()
+                graded = False
+            v_last[i] = v[-1].to(torch.int64)
+        return EmulatorResult(rec, v_last)
+
+
+def valid_window(res_layer: torch.Tensor, k: int, timesteps: int) -> torch.Tensor:
+    """Steps of layer k that belong to the sample (after its reset): [T, B, ...]."""
+    start = k + 1  # 0-based index of step t = k + 2
+    return res_layer[start:start + timesteps]
+
+
+@torch.no_grad()
+def run_windowed(emu: Emulator, x: torch.Tensor, timesteps: int) -> EmulatorResult:
+    """Only each layer's valid window, layer by layer (same integers as `Emulator.run`).
+
+    Under the export's reset schedule (interval T + L, offset 1) layer k is zeroed right before
+    its first valid input arrives, so its T valid steps depend only on the T valid outputs of
+    layer k-1: synapses run once over all T*B inputs, and a static input (direct encoding) is
+    convolved once. x: [B, *in_shape] (static) or [T, B, *in_shape].
+    """
+    x = torch.as_tensor(x, device=emu.device).double()
+    static = x.dim() == len(emu.net.in_shape) + 1
+    b = x.shape[0] if static else x.shape[1]
+    spikes, v = [], None
+    prev, graded = x, emu.input_message_bits > 0
+    for k, lay in enumerate(emu.net.layers):
+        if lay.kind == "input":
+            raise SimulationError("the windowed emulator needs a file without an input neuron")
+        if static:
+            a_seq = emu._synapse(k, lay, prev, graded).unsqueeze(0).expand(timesteps, b, *lay.shape)
+        else:
+            a_seq = emu._synapse(k, lay, prev.flatten(0, 1), graded).reshape(timesteps, b, *lay.shape)
+        u = torch.zeros((b, *lay.shape), dtype=torch.float64, device=emu.device)
+        v = torch.zeros_like(u)
+        out = torch.empty((timesteps, b, *lay.shape), dtype=torch.float64, device=emu.device)
+        for t in range(timesteps):
+            s, u, v = cuba_step(u, v, a_seq[t], i_decay=lay.i_decay, v_decay=lay.v_decay,
+                                bias=emu._b[k], vth=lay.vth)
+            out[t] = s
+        spikes.append(out)
+        prev, static, graded = out, False, False
+    return EmulatorResult([s.to(torch.uint8) for s in spikes], v.to(torch.int64).unsqueeze(0))
+
+
+def run_samples(emu: Emulator, x_int: np.ndarray | torch.Tensor, timesteps: int,
+                batch_size: int = 512, windowed: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Direct-encoded samples [N, *in_shape] -> (readout voltages [N, n], valid spikes per layer).
+
+    windowed: compute only the valid windows (needs the export's reset schedule); else simulate
+    all T + L steps as Lava does and cut the windows out.
+    """
+    x_int = torch.as_tensor(np.asarray(x_int))
+    L = len(emu.net.layers)
+    sched = (emu.reset_interval == timesteps + L and emu.reset_offset == 1
+             and all(lay.kind != "input" and lay.delay is None for lay in emu.net.layers))
+    if windowed and not sched:
+        windowed = False
+    vs, spikes = [], [[] for _ in range(L)]
+    for i in range(0, len(x_int), batch_size):
+        xb = x_int[i:i + batch_size]
+        if windowed:
+            r = run_windowed(emu, xb, timesteps)
+            vs.append(r.v_last[0].cpu().numpy())
+            for k in range(L):
+                spikes[k].append(r.spikes[k].cpu().numpy())
+            continue
+        seq = xb.unsqueeze(0).expand(timesteps, *xb.shape)
+        r = emu.run(seq, timesteps + L)
+        vs.append(r.v_last[timesteps + L - 1].cpu().numpy())
+        for k in range(L):
+            spikes[k].append(valid_window(r.spikes[k], k, timesteps).cpu().numpy())
+    return np.concatenate(vs), [np.concatenate(s, axis=1) for s in spikes]

@@ -1,0 +1,117 @@
+"""Run a netx file in Lava (Loihi2SimCfg, fixed_pt) in a child process with a timeout.
+
+Lava forks its own processes; running it in a separate session lets a hang or crash be killed
+as a whole group, so the caller survives and no process is left behind.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from exporters.errors import SimulationError
+
+
+@dataclass
+class LavaResult:
+    """Readout voltage per sample, valid-window spikes per layer [T, N, ...], speed."""
+
+    v_readout: np.ndarray
+    spikes: list[np.ndarray] | None
+    steps: int
+    run_s: float
+    compile_s: float
+    raw: list[np.ndarray] | None = None  # every recorded step [steps, *shape] per layer
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.steps / self.run_s if self.run_s > 0 else float("inf")
+
+
+def lava_available() -> bool:
+    """True when lava-nc and lava-dl import paths exist (without importing them)."""
+    try:
+        return importlib.util.find_spec("lava.lib.dl.netx") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def run_lava(net_path: str | Path, x_int: np.ndarray, *, timesteps: int, num_layers: int,
+             input_message_bits: int, record: bool = True, timeout_s: float = 600.0,
+             worker: str = "exporters.lava_worker") -> LavaResult:
+    """Run samples x_int [N, *in_shape] through Lava, sample after sample (netx reset schedule)."""
+    if not lava_available():
+        raise SimulationError(
+            "Lava is not installed (lava-nc 0.10 and lava-dl 0.6 need Python 3.10); run "
+            "`uv sync` in the project on Python 3.10, or use --backend emulator"
+        )
+    with tempfile.TemporaryDirectory(prefix="snn2hw-lava-") as tmp:
+        job, out = Path(tmp) / "job.npz", Path(tmp) / "out.npz"
+        cfg = {"net": str(Path(net_path).resolve()), "timesteps": timesteps,
+               "num_layers": num_layers, "input_message_bits": input_message_bits,
+               "record": record}
+        np.savez(job, x=np.asarray(x_int, np.int64), cfg=np.array(json.dumps(cfg)))
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        proc = subprocess.Popen([sys.executable, "-m", worker, str(job), str(out)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            log, _ = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise SimulationError(
+                f"Lava did not finish within {timeout_s:.0f} s on {net_path} and was stopped; run "
+                "fewer samples (--samples) or use --backend emulator"
+            ) from None
+        finally:
+            _kill_group(proc)
+        if proc.returncode != 0 or not out.is_file():
+            tail = log.decode(errors="replace").strip().splitlines()[-3:]
+            raise SimulationError(
+                f"Lava failed on {net_path} (exit code {proc.returncode}): {' | '.join(tail)}; "
+                "check that the file is a valid netx network, or use --backend emulator"
+            )
+        r = np.load(out)
+        L = num_layers
+        P = timesteps + L
+        n = len(x_int)
+        mons = [r[f"mon{k}"] for k in range(L)] if record else []
+        v = r[f"mon{len(mons)}"]
+        v_read = np.stack([v[i * P + timesteps + L - 1] for i in range(n)])
+        spikes = None
+        if record:
+            spikes = []
+            for k, m in enumerate(mons):
+                idx = np.concatenate([np.arange(i * P + k + 1, i * P + k + 1 + timesteps)
+                                      for i in range(n)])
+                w = m[idx].reshape(n, timesteps, *m.shape[1:]).swapaxes(0, 1)
+                spikes.append(w)
+        comp, run_s, steps = r["timing"]
+        return LavaResult(v_read, spikes, int(steps), float(run_s), float(comp),
+                          raw=mons + [v] if record else None)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill the child's whole process group (Lava's own workers included); ignore if gone."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    else:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass

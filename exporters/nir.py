@@ -1,0 +1,280 @@
+"""Student <-> NIR graph: our own mapping (float parameters, no batch dimension, time constants in s).
+
+Neuron mapping (Euler step dt, NIR equations as in nir 1.0.8):
+- leak-factor LIF  h = leak*v + x   ->  nir.LIF(tau = dt/(1-leak), r = 1/(1-leak), v_leak = 0)
+- IF               h = v + x        ->  nir.IF(r = 1/dt)
+- Norse CUBA LIF                    ->  nir.CubaLIF(tau_syn = 1/tau_syn_inv, tau_mem = 1/tau_mem_inv,
+                                        r = 1, w_in = 1/(dt*tau_syn_inv))  (Norse's current jump)
+The readout (linear, averaged over T) is the last Affine before the Output node; graph metadata
+holds dt, timesteps, readout = "mean_over_time" and the neuron details NIR cannot carry.
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from exporters.errors import ExportError
+from snn2hw.models.spiking import SpikingNet
+from snn2hw.neurons import NeuronSpec, SpikingNeuron, TimeFolded
+
+FORMAT = "snn2hw-nir-1"
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy().astype(np.float32)
+
+
+def fold_bn(lin: nn.Module, bn: nn.BatchNorm2d | nn.BatchNorm1d) -> tuple[np.ndarray, np.ndarray]:
+    """Weights and bias of `lin` followed by eval-mode BN, folded into one affine map."""
+    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+    w = lin.weight.detach() * scale.reshape(-1, *([1] * (lin.weight.dim() - 1)))
+    b = lin.bias.detach() if lin.bias is not None else torch.zeros_like(bn.running_mean)
+    b = (b - bn.running_mean) * scale + bn.bias.detach()
+    return _np(w), _np(b)
+
+
+def neuron_node(spec: NeuronSpec, shape: tuple[int, ...], name: str):
+    """One SpikingNeuron as a NIR neuron node over `shape` (no batch dim)."""
+    import nir
+
+    if spec.reset != "hard":
+        raise ExportError(
+            f"layer {name!r}: soft reset (reset by subtraction) has no NIR/Loihi equivalent here; "
+            "train the student with reset='hard' (v_reset=0)"
+        )
+    full = lambda v: np.full(shape, v, dtype=np.float32)
+    if spec.kind == "if" or (spec.kind == "lif" and spec.leak == 1.0):
+        return nir.IF(r=full(1.0 / spec.dt), v_threshold=full(spec.v_th), v_reset=full(spec.v_reset))
+    if spec.kind == "lif":
+        if not 0.0 <= spec.leak < 1.0:
+            raise ExportError(f"layer {name!r}: leak {spec.leak} must be in [0, 1] for export")
+        return nir.LIF(
+            tau=full(spec.dt / (1.0 - spec.leak)), r=full(1.0 / (1.0 - spec.leak)),
+            v_leak=full(0.0), v_threshold=full(spec.v_th), v_reset=full(spec.v_reset),
+        )
+    return nir.CubaLIF(
+        tau_syn=full(1.0 / spec.tau_syn_inv), tau_mem=full(1.0 / spec.tau_mem_inv), r=full(1.0),
+        v_leak=full(0.0), v_threshold=full(spec.v_th), v_reset=full(spec.v_reset),
+        w_in=full(1.0 / (spec.dt * spec.tau_syn_inv)),
+    )
+
+
+def _unwrap(m: nn.Module) -> nn.Module:
+    return m.layer if isinstance(m, TimeFolded) else m
+
+
+def student_to_nir(model: SpikingNet):
+    """The student as a sequential nir.NIRGraph (float parameters, shapes without batch dim)."""
+    import nir
+
+    if not isinstance(model, SpikingNet):
+        raise ExportError(
+            f"only SpikingNet students can be exported, got {type(model).__name__}; build the "
+            "student from snn2hw.models"
+        )
+    model = model.eval()
+    shape = tuple(model.in_shape)
+    nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array(shape))}
+    order = ["input"]
+    neurons: dict[str, dict] = {}
+    dt = None
+    children = list(model.body.named_children())
+    x = torch.zeros(1, *shape)
+    i = 0
+    while i < len(children):
+        name, mod = children[i]
+        inner = _unwrap(mod)
+        nxt = _unwrap(children[i + 1][1]) if i + 1 < len(children) else None
+        if isinstance(inner, (nn.Conv2d, nn.Linear)):
+            if isinstance(nxt, (nn.BatchNorm2d, nn.BatchNorm1d)):
+                w, b = fold_bn(inner, nxt)
+                i += 1
+            else:
+                w = _np(inner.weight)
+                b = _np(inner.bias) if inner.bias is not None else np.zeros(w.shape[0], np.float32)
+            if isinstance(inner, nn.Conv2d):
+                if inner.padding_mode != "zeros" or isinstance(inner.padding, str):
+                    raise ExportError(f"layer {name!r}: use integer zero padding for export")
+                node = nir.Conv2d(
+                    input_shape=np.array(shape[1:]), weight=w, stride=np.array(inner.stride),
+                    padding=np.array(inner.padding), dilation=np.array(inner.dilation),
+                    groups=inner.groups, bias=b,
+                )
+            else:
+                node = nir.Affine(weight=w, bias=b)
+        elif isinstance(inner, SpikingNeuron):
+            node = neuron_node(inner.spec, shape, name)
+            neurons[name] = inner.spec.to_dict()
+            dt = inner.spec.dt if dt is None else dt
+        elif isinstance(inner, nn.AvgPool2d):
+            if inner.padding not in (0, (0, 0)) or inner.ceil_mode:
+                raise ExportError(f"layer {name!r}: average pooling with padding/ceil_mode cannot be "
+                                  "lowered; use AvgPool2d(k) without padding")
+            k = np.broadcast_to(np.array(inner.kernel_size), (2,)).copy()
+            s = np.broadcast_to(np.array(inner.stride or inner.kernel_size), (2,)).copy()
+            node = nir.AvgPool2d(kernel_size=k, stride=s, padding=np.zeros(2, dtype=int))
+        elif isinstance(inner, nn.Flatten):
+            node = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1)
+        else:
+            raise ExportError(unsupported_message(name, inner))
+        with torch.no_grad():
+            x = inner(x) if not isinstance(inner, SpikingNeuron) else x
+        shape = tuple(x.shape[1:])
+        nodes[name] = node
+        order.append(name)
+        i += 1
+    ro = _unwrap(model.readout)
+    if not isinstance(ro, nn.Linear):
+        raise ExportError(unsupported_message("readout", ro))
+    nodes["readout"] = nir.Affine(weight=_np(ro.weight), bias=_np(ro.bias) if ro.bias is not None
+                                  else np.zeros(ro.out_features, np.float32))
+    nodes["output"] = nir.Output(output_type=np.array([ro.out_features]))
+    order += ["readout", "output"]
+    edges = list(pairwise(order))
+    meta = {
+        "format": FORMAT, "dt": float(dt or 1e-3), "timesteps": int(model.timesteps),
+        "in_shape": list(model.in_shape), "readout": "mean_over_time",
+        "feature_taps": list(model.feature_taps), "neurons": json.dumps(neurons),
+    }
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+
+
+def unsupported_message(name: str, mod: nn.Module) -> str:
+    """Why a layer cannot go to Loihi/netx and what to use instead."""
+    kind = type(mod).__name__
+    hint = {
+        "MaxPool2d": "replace max pooling with nn.AvgPool2d (lowered to a strided convolution)",
+        "BatchNorm2d": "put BN directly after a conv/linear layer so it can be folded, or drop it",
+        "BatchNorm1d": "put BN directly after a linear layer so it can be folded, or drop it",
+    }.get(kind, "Loihi/netx runs only feed-forward chains of conv, linear, average pooling, "
+          "flatten and spiking neurons: no residual adds, concatenation or other layers; rewrite "
+          "the student without it")
+    return f"layer {name!r} ({kind}) cannot be exported to NIR/Loihi: {hint}"
+
+
+def chain(graph) -> list[tuple[str, Any]]:
+    """The graph's nodes in order from Input to Output; error if it is not a simple chain."""
+    import nir
+
+    succ: dict[str, list[str]] = {}
+    pred: dict[str, int] = {}
+    for a, b in graph.edges:
+        succ.setdefault(a, []).append(b)
+        pred[b] = pred.get(b, 0) + 1
+    starts = [n for n, v in graph.nodes.items() if isinstance(v, nir.Input)]
+    if len(starts) != 1:
+        raise ExportError(f"the NIR graph must have exactly one Input node, found {len(starts)}")
+    out, cur = [], starts[0]
+    while True:
+        out.append((cur, graph.nodes[cur]))
+        nxt = succ.get(cur, [])
+        if not nxt:
+            break
+        if len(nxt) > 1 or pred.get(nxt[0], 0) > 1:
+            raise ExportError(
+                f"node {cur!r} branches or merges (residual add / concat); Loihi/netx needs a "
+                "feed-forward chain, rewrite the network without skip connections"
+            )
+        cur = nxt[0]
+    return out
+
+
+def _spec_from_node(node, dt: float, extra: dict | None) -> NeuronSpec:
+    import nir
+
+    base = dict(extra or {})
+    v_th = float(np.ravel(node.v_threshold)[0])
+    v_reset = float(np.ravel(node.v_reset)[0]) if node.v_reset is not None else 0.0
+    if isinstance(node, nir.IF):
+        base.update(kind="if", leak=1.0)
+    elif isinstance(node, nir.LIF):
+        base.update(kind="lif", leak=float(1.0 - dt / np.ravel(node.tau)[0]))
+    elif isinstance(node, nir.CubaLIF):
+        base.update(kind="cuba", tau_syn_inv=float(1.0 / np.ravel(node.tau_syn)[0]),
+                    tau_mem_inv=float(1.0 / np.ravel(node.tau_mem)[0]))
+    base.update(v_th=v_th, v_reset=v_reset, dt=dt, reset="hard")
+    fields = set(NeuronSpec.__dataclass_fields__)
+    return NeuronSpec(**{k: v for k, v in base.items() if k in fields})
+
+
+def nir_to_student(graph) -> SpikingNet:
+    """Rebuild a runnable SpikingNet from a NIR graph written by `student_to_nir` (or alike)."""
+    import nir
+
+    meta = dict(graph.metadata or {})
+    dt = float(meta.get("dt", 1e-3))
+    extra = json.loads(meta["neurons"]) if isinstance(meta.get("neurons"), str) else {}
+    nodes = chain(graph)
+    in_shape = tuple(int(v) for v in np.ravel(nodes[0][1].input_type["input"]))
+    body = nn.Sequential()
+    affines = [n for n, v in nodes if isinstance(v, nir.Affine)]
+    readout_name = affines[-1] if affines else None
+    readout = None
+    for name, node in nodes[1:]:
+        if isinstance(node, nir.Output):
+            continue
+        if isinstance(node, nir.Conv2d):
+            w = torch.tensor(np.asarray(node.weight), dtype=torch.float32)
+            conv = nn.Conv2d(w.shape[1] * int(node.groups), w.shape[0], tuple(w.shape[2:]),
+                             stride=tuple(np.broadcast_to(node.stride, 2).tolist()),
+                             padding=tuple(np.broadcast_to(node.padding, 2).tolist()),
+                             dilation=tuple(np.broadcast_to(node.dilation, 2).tolist()),
+                             groups=int(node.groups))
+            conv.weight.data.copy_(w)
+            conv.bias.data.copy_(torch.tensor(np.asarray(node.bias), dtype=torch.float32))
+            body.add_module(name, TimeFolded(conv))
+        elif isinstance(node, (nir.Affine, nir.Linear)):
+            w = torch.tensor(np.asarray(node.weight), dtype=torch.float32)
+            lin = nn.Linear(w.shape[1], w.shape[0])
+            lin.weight.data.copy_(w)
+            b = getattr(node, "bias", None)
+            lin.bias.data.copy_(torch.tensor(np.asarray(b), dtype=torch.float32) if b is not None
+                                else torch.zeros(w.shape[0]))
+            if name == readout_name:
+                readout = lin
+            else:
+                body.add_module(name, TimeFolded(lin))
+        elif isinstance(node, (nir.IF, nir.LIF, nir.CubaLIF)):
+            body.add_module(name, SpikingNeuron(_spec_from_node(node, dt, extra.get(name))))
+        elif isinstance(node, nir.AvgPool2d):
+            body.add_module(name, TimeFolded(nn.AvgPool2d(
+                tuple(np.ravel(node.kernel_size).tolist()), tuple(np.ravel(node.stride).tolist()))))
+        elif isinstance(node, nir.Flatten):
+            body.add_module(name, TimeFolded(nn.Flatten()))
+        else:
+            raise ExportError(f"NIR node {name!r} ({type(node).__name__}) has no PyTorch mapping here")
+    if readout is None:
+        raise ExportError("the NIR graph has no Affine readout before its Output node")
+    names = dict(body.named_children())
+    taps = tuple(t.decode() if isinstance(t, bytes) else str(t) for t in meta.get("feature_taps", []))
+    taps = tuple(t for t in taps if t in names)
+    return SpikingNet(body, readout, timesteps=int(meta.get("timesteps", 4)), in_shape=in_shape,
+                      feature_taps=taps)
+
+
+def write_nir(path: Path, graph) -> None:
+    """nir.write to a temp file, then rename (atomic)."""
+    import nir
+
+    tmp = path.with_name(path.name + ".tmp")
+    nir.write(str(tmp), graph)
+    tmp.replace(path)
+
+
+def read_nir(path: Path):
+    """nir.read with a clear error for a missing or corrupt file."""
+    import nir
+
+    try:
+        return nir.read(str(path))
+    except Exception as e:  # noqa: BLE001 - h5py/nir raise many types
+        from exporters.errors import SimulationError
+
+        raise SimulationError(f"cannot read NIR file {path}: {e}; re-run `snn2hw export`") from None

@@ -1,0 +1,274 @@
+"""The jobs behind `snn2hw export` and `snn2hw simulate`: typed functions the CLI calls."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from exporters.errors import ExportError, SimulationError
+from snn2hw.runs import RunDir, atomic_write_text, latest_run, open_run
+
+EXPORT_FILES = ("model.nir", "model.net", "quantization.json")
+
+
+def _resolve_run(run_dir: str | Path | None, runs_dir: str | Path = "runs") -> RunDir:
+    return latest_run(runs_dir) if run_dir is None else open_run(run_dir)
+
+
+def input_scale_for(dataset: str) -> float:
+    """Integer levels per unit input: digits pixels are k/16 exactly; images use 8 bits."""
+    return 16.0 if dataset == "digits" else 255.0
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    files: list[str]
+    seconds: float
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _run_dataset(run: RunDir):
+    from snn2hw.config import config_from_dict, load_yaml
+    from snn2hw.pipeline import load_data
+
+    cfg = config_from_dict(load_yaml(run.config_path))
+    return cfg, load_data(cfg)
+
+
+def export(run_dir: str | Path | None = None, *, target: str = "loihi",
+           out: str | Path | None = None, qat_epochs: int = 0,
+           runs_dir: str | Path = "runs") -> ExportResult:
+    """Export a run's student (nir, loihi) or teacher (onnx) into `out` (default RUN_DIR/export)."""
+    if target not in ("loihi", "nir", "onnx"):
+        raise ExportError(f"unknown target {target!r}; use --target loihi, nir or onnx")
+    if qat_epochs < 0:
+        raise ExportError("--qat-epochs must be 0 (post-training quantization) or more")
+    t0 = time.perf_counter()
+    run = _resolve_run(run_dir, runs_dir)
+    out_dir = Path(out) if out is not None else run.path / "export"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from snn2hw.pipeline import load_model
+
+    files: list[str] = []
+    summary: dict[str, Any] = {}
+    if target == "onnx":
+        from exporters.onnx import export_onnx
+
+        cfg, bundle = _run_dataset(run)
+        teacher, _, _ = load_model(run.teacher_ckpt, "teacher", bundle)
+        summary = export_onnx(teacher, tuple(bundle.in_shape), out_dir / "teacher.onnx")
+        files.append("teacher.onnx")
+        return ExportResult(out_dir, files, time.perf_counter() - t0, summary)
+
+    from exporters.nir import student_to_nir, write_nir
+
+    student, _, _ = load_model(run.student_ckpt, "student")
+    graph = student_to_nir(student)
+    write_nir(out_dir / "model.nir", graph)
+    files.append("model.nir")
+    if target == "nir":
+        return ExportResult(out_dir, files, time.perf_counter() - t0)
+
+    from exporters.netx import write_netx
+    from exporters.quantize import quantize
+    from exporters.resources import load_target, markdown, resources
+
+    cfg, bundle = _run_dataset(run)
+    scale = input_scale_for(cfg.data.dataset)
+    q = quantize(graph, input_scale=scale)
+    student_ckpt = run.student_ckpt
+    qat_info: dict[str, Any] = {}
+    if qat_epochs:
+        from exporters.qat import finetune
+        from snn2hw.runs import load_checkpoint, save_checkpoint
+
+        qat_info = finetune(student, q, bundle.train, epochs=qat_epochs, seed=cfg.train.seed)
+        ck = load_checkpoint(run.student_ckpt)
+        ck["state_dict"] = student.state_dict()
+        ck["qat"] = qat_info
+        student_ckpt = out_dir / "student_qat.pt"
+        save_checkpoint(student_ckpt, ck)
+        files.append("student_qat.pt")
+        graph = student_to_nir(student)
+        write_nir(out_dir / "model.nir", graph)
+        q = quantize(graph, input_scale=scale)
+    write_netx(out_dir / "model.net", q)
+    rep = q.report()
+    rep["run_dir"] = str(run.path)
+    rep["student_checkpoint"] = str(student_ckpt)
+    rep.update(qat_info)
+    rep["dataset"] = cfg.data.dataset
+    atomic_write_text(out_dir / "quantization.json", json.dumps(rep, indent=2))
+    reps = [resources(q, load_target(n)) for n in ("loihi1", "loihi2_assumed")]
+    atomic_write_text(out_dir / "resources.json", json.dumps(reps, indent=2))
+    atomic_write_text(out_dir / "summary.md", markdown(reps, q))
+    files += ["model.net", "quantization.json", "resources.json", "summary.md"]
+    summary = {"neurons": reps[0]["neurons"], "synapses": reps[0]["synapses"],
+               "cores_loihi1": reps[0]["cores"], "cores_loihi2_assumed": reps[1]["cores"],
+               "latency_steps": q.latency_steps}
+    return ExportResult(out_dir, files, time.perf_counter() - t0, summary)
+
+
+@dataclass
+class Target:
+    """What `simulate` runs: the netx file, its run info, and (for export dirs) the float model."""
+
+    net: Path
+    info: dict
+    export_dir: Path | None
+
+
+def open_target(path: str | Path) -> Target:
+    """An export directory (with model.net + quantization.json) or a bare .net file."""
+    p = Path(path)
+    if p.is_dir():
+        missing = [f for f in EXPORT_FILES if not (p / f).is_file()]
+        if missing:
+            raise SimulationError(
+                f"{p} is not a complete export directory (missing {', '.join(missing)}); run "
+                "`snn2hw export RUN_DIR --target loihi --out DIR` again"
+            )
+        try:
+            q = json.loads((p / "quantization.json").read_text())
+        except json.JSONDecodeError as e:
+            raise SimulationError(f"{p / 'quantization.json'} is corrupt ({e}); re-run "
+                                  "`snn2hw export`") from None
+        from exporters.netx import read_netx
+
+        net = read_netx(p / "model.net")
+        return Target(p / "model.net", {**net.info, "quantization": q}, p)
+    from exporters.netx import read_netx
+
+    net = read_netx(p)
+    return Target(p, net.info, None)
+
+
+def _test_data(t: Target, samples: int):
+    q = t.info["quantization"]
+    run = open_run(q["run_dir"])
+    _, bundle = _run_dataset(run)
+    xs, ys = [], []
+    for i in range(min(samples, len(bundle.test))):
+        x, y = bundle.test[i]
+        xs.append(torch.as_tensor(x))
+        ys.append(int(y))
+    return run, torch.stack(xs), np.array(ys)
+
+
+def load_inputs(path: str | Path, labels: str | Path | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Integer input spikes [N, *in_shape] from a .npy file (and labels [N] if given)."""
+    try:
+        x = np.load(path)
+        y = np.load(labels) if labels is not None else None
+    except (OSError, ValueError) as e:
+        raise SimulationError(f"cannot read inputs {path} / labels {labels}: {e}; give .npy "
+                              "files (inputs [N, *in_shape] integers, labels [N])") from None
+    return x, y
+
+
+def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
+             compare: bool = False, device: str = "cpu", timeout_s: float = 600.0,
+             x: np.ndarray | None = None, y: np.ndarray | None = None,
+             x_int: np.ndarray | None = None, timesteps: int | None = None,
+             input_message_bits: int = 0) -> dict[str, Any]:
+    """Run samples on the emulator and/or Lava; with compare, also the float student.
+
+    An export directory brings its test data, T and input encoding. Any other netx file needs
+    `x_int` (integer input per sample, fed for T steps) and `timesteps`; it runs under netx's
+    reset schedule (interval T + L, offset 1) with `input_message_bits` (0 = binary spikes).
+    """
+    from exporters.emulator import Emulator, run_samples
+
+    if backend not in ("emulator", "lava"):
+        raise SimulationError(f"unknown backend {backend!r}; use --backend emulator or lava")
+    t = open_target(path)
+    info = dict(t.info)
+    T = int(info.get("timesteps", 0) or timesteps or 0)
+    run = None
+    if not info.get("timesteps"):
+        if x_int is None or not T:
+            raise SimulationError(
+                f"{t.net} is not from `snn2hw export`: give --input X.npy (integer inputs) and "
+                "--timesteps T (and --labels Y.npy for accuracy), or simulate an export directory"
+            )
+        from exporters.netx import read_netx
+
+        L = len(read_netx(t.net).layers)
+        info.update(timesteps=T, num_layers=L, input_message_bits=input_message_bits,
+                    reset_interval=T + L, reset_offset=1)
+    if x_int is None:
+        if x is None:
+            run, xf, y = _test_data(t, samples)
+            x = xf.numpy()
+        scale = float(info["input_scale"])
+        x_int = np.clip(np.round(np.asarray(x, np.float64) * scale), 0,
+                        2 ** info["input_message_bits"] - 1).astype(np.int64)
+    x_int = np.asarray(x_int, np.int64)[:samples]
+    x = None if x is None else np.asarray(x)[:samples]
+    y = None if y is None else np.asarray(y)[:samples]
+    res: dict[str, Any] = {"samples": len(x_int), "net": str(t.net)}
+    emu_sp = None
+    if compare or backend == "emulator":
+        emu = Emulator(t.net, device=device, input_message_bits=int(info["input_message_bits"]),
+                       reset_interval=int(info["reset_interval"]),
+                       reset_offset=int(info["reset_offset"]))
+        t0 = time.perf_counter()
+        v, emu_sp = run_samples(emu, x_int, T)
+        dt = time.perf_counter() - t0
+        voltage = info.get("readout") == "voltage"
+        res["emulator"] = {"accuracy": _acc(v if voltage else emu_sp[-1].sum(0), y),
+                           "steps_per_s": len(x_int) * (T + len(emu.net.layers)) / dt,
+                           "seconds": dt}
+    if compare or backend == "lava":
+        from exporters.lava import run_lava
+
+        L = int(info["num_layers"])
+        lr = run_lava(t.net, x_int, timesteps=T, num_layers=L,
+                      input_message_bits=int(info["input_message_bits"]),
+                      record=compare or info.get("readout") != "voltage",
+                      timeout_s=timeout_s)
+        scores = lr.v_readout if info.get("readout") == "voltage" else lr.spikes[-1].sum(0)
+        res["lava"] = {"accuracy": _acc(scores, y), "steps_per_s": lr.steps_per_s,
+                       "seconds": lr.run_s, "compile_s": lr.compile_s}
+        if compare:
+            res["agreement"] = spike_agreement(emu_sp, lr.spikes, info.get("layer_names"))
+            res["readout_equal"] = bool(np.array_equal(v, lr.v_readout))
+    if compare and t.export_dir is not None and y is not None:
+        from snn2hw.pipeline import load_model
+
+        qinfo = info["quantization"]
+        run = run or open_run(qinfo["run_dir"])
+        student, _, _ = load_model(qinfo.get("student_checkpoint", run.student_ckpt), "student")
+        with torch.no_grad():
+            logits = student.eval()(torch.as_tensor(np.asarray(x), dtype=torch.float32))
+        res["float"] = {"accuracy": _acc(logits.numpy(), y)}
+    return res
+
+
+def _acc(scores: np.ndarray, y: np.ndarray | None) -> float | None:
+    return None if y is None else float((np.asarray(scores).argmax(1) == y).mean())
+
+
+def spike_agreement(a: list[np.ndarray], b: list[np.ndarray], names=None) -> list[dict[str, Any]]:
+    """Per layer: fraction of identical spike trains (neuron x sample) and first mismatching step."""
+    rows = []
+    for k, (sa, sb) in enumerate(zip(a, b)):
+        sa = sa.reshape(sa.shape[0], sa.shape[1], -1)
+        sb = sb.reshape(sb.shape[0], sb.shape[1], -1)
+        if sa.shape != sb.shape:
+            raise SimulationError(f"layer {k}: emulator spikes {sa.shape} vs Lava {sb.shape}")
+        diff = sa != sb
+        same = ~diff.any(0)
+        steps = np.nonzero(diff.any((1, 2)))[0]
+        rows.append({"layer": names[k] if names else str(k), "trains": int(same.size),
+                     "identical_fraction": float(same.mean()),
+                     "first_mismatch_step": int(steps[0]) if len(steps) else None,
+                     "spikes": int(sa.sum())})
+    return rows
