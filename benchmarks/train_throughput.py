@@ -62,6 +62,7 @@ def variants(base: nn.Module) -> dict[str, nn.Module]:
     }
     try:
         out["torch.compile plain model"] = torch.compile(set_backend(copy.deepcopy(base), "reference"))
+        out["snn2hw fused --compile"] = torch.compile(set_backend(copy.deepcopy(base), "fused"))
     except Exception as e:  # pragma: no cover - platform without a compiler
         print(f"torch.compile unavailable: {e}")
     return out

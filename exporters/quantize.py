@@ -254,6 +254,11 @@ def row_abs_sum(lay: LoihiLayer) -> float:
     return float(w.reshape(w.shape[0], -1).sum(1).max())
 
 
+def _limit(bound: float, per_unit: float) -> float:
+    """Largest scale with scale * per_unit <= bound; no limit when per_unit is 0 (or underflows)."""
+    return bound / per_unit if per_unit > 0 else float("inf")
+
+
 def choose_scale(lay: LoihiLayer, in_scale: float, in_max: float, timesteps: int) -> tuple[float, str]:
     """The largest lambda that keeps weights, bias, threshold and accumulators in range."""
     g = lay.gain
@@ -263,19 +268,23 @@ def choose_scale(lay: LoihiLayer, in_scale: float, in_max: float, timesteps: int
             f"layer {lay.name!r} has all-zero weights: it cannot carry any signal and lava-dl's "
             "netx loader crashes on it; retrain the student or remove the layer"
         )
-    cands = {"weights": 254.0 * in_scale / (g * wmax)}
+    cands = {"weights": _limit(254.0 * in_scale, g * wmax)}
     bmax = float(np.abs(lay.bias).max()) if lay.bias.size else 0.0
-    if bmax > 0:
-        cands["bias"] = BIAS_MAX / (g * bmax)
+    cands["bias"] = _limit(BIAS_MAX, g * bmax)
     rs = row_abs_sum(lay) * in_max / in_scale
-    cands["accumulator"] = A_IN_MAX / (g * rs * 1.01)
+    cands["accumulator"] = _limit(A_IN_MAX, g * rs * 1.01)
     if lay.neuron == "readout":
-        cands["readout_voltage"] = READOUT_V_MAX / (64.0 * timesteps * g * (rs + bmax) * 1.01)
+        cands["readout_voltage"] = _limit(READOUT_V_MAX, 64.0 * timesteps * g * (rs + bmax) * 1.01)
     elif lay.v_th > 0:
         cands["threshold"] = VTH_MAX / lay.v_th
     else:
         raise ExportError(f"layer {lay.name!r}: threshold {lay.v_th} must be > 0 on Loihi")
     key = min(cands, key=cands.get)
+    if not np.isfinite(cands[key]):
+        raise ExportError(
+            f"layer {lay.name!r}: weights of magnitude {wmax:.3g} are too small to scale into "
+            "Loihi's 8-bit range; retrain the student (e.g. with weight decay off) or remove the layer"
+        )
     return cands[key], key
 
 

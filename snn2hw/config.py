@@ -76,7 +76,7 @@ class StudentConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 30
+    epochs: int = 60
     lr: float = 3e-3
     optimizer: Literal["adam", "sgd"] = "adam"
     weight_decay: float = 0.0
@@ -87,6 +87,8 @@ class TrainConfig:
     """auto (CUDA when present), cpu, cuda, cuda:N."""
     neuron_backend: Literal["auto", "fused", "reference"] = "auto"
     """Neuron implementation: fused (one autograd node over T), reference (autograd step loop)."""
+    compile: bool = False
+    """Run the student's training forward through torch.compile (one-time compile cost)."""
 
 
 @dataclass
@@ -176,7 +178,7 @@ CLI_FLAGS: dict[str, str] = {
     "student.arch": "--student-arch", "student.timesteps": "--timesteps",
     "student.neuron": "--neuron", "train.epochs": "--epochs", "train.lr": "--lr",
     "train.seed": "--seed", "train.device": "--device", "distill.method": "--method",
-    "train.neuron_backend": "--neuron-backend",
+    "train.neuron_backend": "--neuron-backend", "train.compile": "--compile",
     "distill.tau": "--tau", "distill.weight": "--kd-weight",
     "distill.feature_weight": "--feature-weight", "distill.sastc_variant": "--sastc-variant",
     "data.frame_size": "--frame-size", "data.denoise_us": "--denoise-us",

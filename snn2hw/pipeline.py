@@ -249,7 +249,8 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
         return terms, logits
 
     last = fit(
-        Phase("student", student, sspec, step, cfg.train.epochs, cfg.train.lr, extra=method),
+        Phase("student", student, sspec, step, cfg.train.epochs, cfg.train.lr, extra=method,
+              compile=cfg.train.compile),
         bundle.train, bundle.test, batch_size=cfg.data.batch_size,
         num_workers=cfg.data.num_workers, cfg=cfg.train, seed=cfg.train.seed + 1, run=run,
         ckpt_path=run.student_ckpt, device=device, reporter=reporter,

@@ -32,6 +32,9 @@ class RichReporter(Reporter):
         self.console = console or Console(stderr=True)
 
     def iterate(self, items, description, total=None):
+        if not self.console.is_terminal:  # logs and pipes get the epoch lines only
+            yield from items
+            return
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                    TimeElapsedColumn, TimeRemainingColumn)
 

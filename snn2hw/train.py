@@ -35,6 +35,8 @@ class Phase:
     lr: float
     extra: nn.Module | None = None
     """Trainable parts outside the model (e.g. a method's connectors); optimised and saved too."""
+    compile: bool = False
+    """Call the model through torch.compile in training steps (evaluation stays eager)."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -134,6 +136,8 @@ def fit(
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if phase.compile:
+        net = torch.compile(net)
     for epoch in range(start, phase.epochs + 1):
         t0 = time.perf_counter()
         train_loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]

@@ -112,3 +112,12 @@ def test_existing_run_name_is_not_overwritten(cli, tmp_path):
     (tmp_path / "dup" / "config.yaml").write_text("{}\n")
     r = cli("distill", "--runs-dir", tmp_path, "--name", "dup", *TINY_ARGS)
     assert r.exit_code == 2 and "already exists" in r.output and "--resume" in r.output
+
+
+def test_compile_option_trains_and_saves_plain_state_dict(cli, tmp_path):
+    r = cli("distill", "--runs-dir", tmp_path, "--name", "c", "--compile", "--method", "baseline",
+            "--epochs", "1", "--set", "data.train_subset=64", "--set", "data.test_subset=32")
+    assert r.exit_code == 0, r.output
+    ck = torch.load(tmp_path / "c" / "student.pt", weights_only=True)
+    assert not any(k.startswith("_orig_mod") for k in ck["state_dict"])  # loads into a plain model
+    assert yaml.safe_load((tmp_path / "c" / "config.yaml").read_text())["train"]["compile"] is True
