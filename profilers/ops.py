@@ -17,6 +17,7 @@ from torch import nn
 
 from profilers.errors import ProfileError
 from profilers.graph import LayerPlan
+from profilers.hooks import forward_observed
 
 FirstLayerPolicy = Literal["auto", "every-step", "once"]
 
@@ -247,12 +248,7 @@ def hook_macs(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[float, int]]
             prev = found.get(name, (0.0, 0))
             found[name] = (prev[0] + out.numel() * per_out, prev[1] + out.numel())
         handles.append(m.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    forward_observed(model, x, handles)
     return found
 
 

@@ -16,6 +16,7 @@ from profilers.activity import ActivityRecorder, LayerActivity
 from profilers.energy import CostTable, ann_energy, resolve_tables, snn_energy
 from profilers.errors import ProfileError
 from profilers.graph import LayerPlan, walk
+from profilers.hooks import forward_observed
 
 REPORT_FORMAT = "snn2hw-profile/1"
 
@@ -47,12 +48,7 @@ def input_shapes(model: nn.Module, plans: list[LayerPlan], x: torch.Tensor) -> d
             shapes.setdefault(name, tuple(inp[0].shape[1:]))
 
         handles.append(first.register_forward_pre_hook(pre))
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    forward_observed(model, x, handles)
     return shapes
 
 
