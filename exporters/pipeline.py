@@ -173,6 +173,12 @@ def load_inputs(path: str | Path, labels: str | Path | None) -> tuple[np.ndarray
     return x, y
 
 
+def encode_inputs(x: np.ndarray, info: dict) -> np.ndarray:
+    """Float inputs [N, *in_shape] -> the integer graded spikes the exported network takes."""
+    return np.clip(np.round(np.asarray(x, np.float64) * float(info["input_scale"])), 0,
+                   2 ** info["input_message_bits"] - 1).astype(np.int64)
+
+
 def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
              compare: bool = False, device: str = "cpu", timeout_s: float = 600.0,
              x: np.ndarray | None = None, y: np.ndarray | None = None,
@@ -207,9 +213,7 @@ def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
         if x is None:
             run, xf, y = _test_data(t, samples)
             x = xf.numpy()
-        scale = float(info["input_scale"])
-        x_int = np.clip(np.round(np.asarray(x, np.float64) * scale), 0,
-                        2 ** info["input_message_bits"] - 1).astype(np.int64)
+        x_int = encode_inputs(x, info)
     x_int = np.asarray(x_int, np.int64)[:samples]
     x = None if x is None else np.asarray(x)[:samples]
     y = None if y is None else np.asarray(y)[:samples]

@@ -38,6 +38,7 @@ def print_summary(r: dict[str, Any], paths: dict[str, Path]) -> None:
     s = r["student"]
     ops = Table(title=f"snn2hw profile: {r['run_dir']} ({r['samples']} samples, T={r['timesteps']})",
                 show_header=False)
+    ops.add_row("spikes counted in", r.get("activity_source", "float student"))
     ops.add_row("student accuracy (these samples)", f"{100 * s['accuracy']:.2f}%")
     ops.add_row("mean firing rate", f"{t['firing_rate']:.3f}")
     ops.add_row("SNN SynOps / sample", si(t["synops"]))
@@ -74,7 +75,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @user_errors
     def profile(
-        run_dir: Path | None = typer.Argument(None, help="Run folder with a student.pt (default: the latest run under --runs-dir)."),
+        run_dir: Path | None = typer.Argument(None, help="Run folder with a student.pt (default: the latest run under --runs-dir), or an export folder (model.net): then the spikes are counted in the bit-exact Loihi emulator."),
         out: Path | None = typer.Option(None, "--out", "-o", help="Report folder (default: RUN_DIR/profile)."),
         samples: int = typer.Option(256, "--samples", "-n", help="Test samples to record (the first N of the test split)."),
         timesteps: str | None = typer.Option(None, "--timesteps", "-T", help="Also measure accuracy at these time steps, e.g. 1,2,4,8."),
@@ -89,9 +90,16 @@ def register(app: typer.Typer) -> None:
         from snn2hw.runs import latest_run
 
         target = run_dir if run_dir is not None else latest_run(runs_dir).path
+        export_dir = None
+        if (Path(target) / "model.net").is_file():  # an export folder: profile its netx network
+            from exporters.pipeline import open_target
+
+            export_dir = Path(target)
+            target = Path(open_target(export_dir).info["quantization"]["run_dir"])
         opts = ProfileOptions(samples=samples, timesteps=parse_timesteps(timesteps),
-                              cost_tables=tuple(cost_table or ()),
-                              first_layer=first_layer, device=device)  # type: ignore[arg-type]
+                              cost_tables=tuple(cost_table or ()), first_layer=first_layer,
+                              device=device, export_dir=export_dir)  # type: ignore[arg-type]
         report = profile_run(target, opts)
-        paths = write_report(report, out if out is not None else Path(target) / "profile")
+        default_out = (export_dir if export_dir is not None else Path(target)) / "profile"
+        paths = write_report(report, out if out is not None else default_out)
         print_summary(report, paths)

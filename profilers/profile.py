@@ -35,6 +35,8 @@ class ProfileOptions:
     """How often the analog first layer's MACs are computed: auto, every-step, once."""
     device: str = "auto"
     batch_size: int = 128
+    export_dir: Path | None = None
+    """Count the spikes of this export's netx network in the bit-exact emulator, not the float model."""
 
 
 def input_shapes(model: nn.Module, plans: list[LayerPlan], x: torch.Tensor) -> dict[str, tuple]:
@@ -141,6 +143,35 @@ def _uses(op: str, breakdown: dict[str, float]) -> bool:
     return breakdown.get(key, 0.0) > 0
 
 
+def emulator_activity(export_dir: Path, loader, plans: list[LayerPlan]) -> tuple[dict, float]:
+    """The exported network's spikes in the bit-exact Loihi emulator, keyed by the student's
+    neuron layers (the export keeps the student's layer names), and its accuracy."""
+    import numpy as np
+
+    from exporters.emulator import Emulator, run_samples
+    from exporters.pipeline import encode_inputs, open_target
+    from profilers.activity import activity_from_spikes
+
+    t = open_target(export_dir)
+    info = t.info
+    x = torch.cat([xb for xb, _ in loader]).numpy()
+    y = torch.cat([yb for _, yb in loader]).numpy()
+    emu = Emulator(t.net, input_message_bits=int(info["input_message_bits"]),
+                   reset_interval=int(info["reset_interval"]), reset_offset=int(info["reset_offset"]))
+    v, spikes = run_samples(emu, encode_inputs(x, info), int(info["timesteps"]))
+    by_name = {p.name: p for p in plans}
+    names = list(info.get("layer_names") or [])
+    if len(names) != len(spikes) or any(n not in by_name for n in names):
+        raise ProfileError(
+            f"the layers of {t.net} ({', '.join(map(str, names))}) do not match the run's student "
+            f"({', '.join(by_name)}); re-export it with `snn2hw export {export_dir.parent}`"
+        )
+    recorded = {by_name[n].neuron: torch.as_tensor(s).float()
+                for n, s in zip(names, spikes) if by_name[n].neuron}
+    scores = v if info.get("readout") == "voltage" else spikes[-1].sum(0)
+    return activity_from_spikes(recorded), float((np.asarray(scores).argmax(1) == y).mean())
+
+
 def profile_run(run_dir: str | Path, opts: ProfileOptions | None = None) -> dict[str, Any]:
     """Profile the student of a run directory; returns the report dict (see report.py)."""
     from snn2hw.config import config_from_dict, load_yaml
@@ -171,6 +202,12 @@ def profile_run(run_dir: str | Path, opts: ProfileOptions | None = None) -> dict
 
     rec, acc, static = _record(model, loader, device,
                                {p.name: p.synapse.module for p in plans if p.source})
+    activity_source = "float student (PyTorch forward hooks)"
+    if opts.export_dir is not None:
+        emu_layers, acc = emulator_activity(Path(opts.export_dir), loader, plans)
+        rec.layers.update(emu_layers)
+        activity_source = (f"bit-exact Loihi fixed-point emulator on {Path(opts.export_dir) / 'model.net'}"
+                           " (raster and time-step sweep: float student)")
     policy = ops.resolve_policy(opts.first_layer, static)
     x1 = next(iter(loader))[0][:1].to(device)
     shapes = input_shapes(model, plans, x1)
@@ -237,7 +274,7 @@ def profile_run(run_dir: str | Path, opts: ProfileOptions | None = None) -> dict
         "device": str(device), "timesteps": T,
         "student": {"arch": spec.arch, "neuron": spec.neuron.to_dict(), "accuracy": acc,
                     "params": sum(p.numel() for p in model.parameters())},
-        "static_input": static, "first_layer_policy": policy,
+        "static_input": static, "first_layer_policy": policy, "activity_source": activity_source,
         "layers": layer_rows, "totals": totals,
         "same_arch_ann": {"layers": [a.to_dict() for a in same_arch],
                           "macs": totals["same_arch_ann_macs"],

@@ -107,6 +107,7 @@ def _header_lines(r: dict[str, Any]) -> list[str]:
     teacher = r["teacher"]
     lines = [
         f"Run: {r['run_dir']} (dataset {r['dataset']}, {r['samples']} test samples, device {r['device']})",
+        f"Spikes counted in: {r.get('activity_source', 'float student (PyTorch forward hooks)')}",
         f"Student: {s['arch']}, T={r['timesteps']}, neuron {n['kind']} (leak {n['leak']}, "
         f"v_th {n['v_th']}, {n['reset']} reset), accuracy on these samples {100 * s['accuracy']:.2f}%",
         f"Per sample: {si(r['totals']['synops'])} SynOps + {si(r['totals']['macs'])} MACs "
