@@ -21,7 +21,7 @@ from snn2hw.models import ModelSpec, build_model
 from snn2hw.neurons import PRESETS, NeuronSpec, set_backend
 from snn2hw.progress import Reporter
 from snn2hw.runs import RunDir, atomic_write_text, load_checkpoint, new_run_name, open_run, save_checkpoint
-from snn2hw.train import Phase, evaluate, fit, make_loaders, resolve_device
+from snn2hw.train import Phase, evaluate, eval_loader, fit, resolve_device
 
 
 def neuron_spec(cfg: RunConfig) -> NeuronSpec:
@@ -136,8 +136,8 @@ def _teacher_phase(cfg: RunConfig, bundle: DatasetBundle, run: RunDir, device, r
         if distributed.current().is_main and not run.teacher_ckpt.exists():
             save_checkpoint(run.teacher_ckpt, {**ck, "source": str(cfg.teacher.path)})
         teacher.to(device)
-        _, test_loader = make_loaders(bundle.train, bundle.test, cfg.data.batch_size, 0, 0, pin=False)
-        return teacher, {"arch": spec.arch, "test_acc": evaluate(teacher, test_loader, device),
+        acc = evaluate(teacher, eval_loader(bundle.test, cfg.data.batch_size), device)
+        return teacher, {"arch": spec.arch, "test_acc": acc,
                          "source": str(cfg.teacher.path)}
     torch.manual_seed(cfg.train.seed)
     spec = ModelSpec("teacher", cfg.teacher.arch, bundle.in_shape, bundle.num_classes)
@@ -295,13 +295,13 @@ def evaluate_run(run_dir: str | Path, *, device: str = "auto") -> dict[str, Any]
     cfg = with_dataset_defaults(config_from_dict(load_yaml(run.config_path)))
     dev = resolve_device(device)
     bundle = load_data(cfg)
-    _, test_loader = make_loaders(bundle.train, bundle.test, cfg.data.batch_size, 0, 0, pin=False)
+    loader = eval_loader(bundle.test, cfg.data.batch_size)
     out: dict[str, Any] = {"run_dir": str(run.path), "dataset": bundle.name,
                            "test_samples": len(bundle.test)}
     for role, path in (("teacher", run.teacher_ckpt), ("student", run.student_ckpt)):
         if path.exists():
             model, spec, _ = load_model(path, role, bundle)
-            out[role] = {"arch": spec.arch, "test_acc": evaluate(model.to(dev), test_loader, dev)}
+            out[role] = {"arch": spec.arch, "test_acc": evaluate(model.to(dev), loader, dev)}
     if "student" not in out and "teacher" not in out:
         raise CheckpointError(f"{run.path} holds no teacher.pt or student.pt to evaluate")
     return out

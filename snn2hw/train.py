@@ -72,9 +72,13 @@ def make_loaders(train: Dataset, test: Dataset, batch_size: int, num_workers: in
                                  seed=seed)
     tr = DataLoader(train, batch_size=batch_size // info.world, sampler=sampler,
                     num_workers=num_workers, pin_memory=pin, persistent_workers=num_workers > 0)
-    te = DataLoader(test, batch_size=max(batch_size, 256), shuffle=False,
-                    num_workers=num_workers, pin_memory=pin)
-    return tr, te
+    return tr, eval_loader(test, batch_size, num_workers, pin)
+
+
+def eval_loader(test: Dataset, batch_size: int, num_workers: int = 0, pin: bool = False) -> DataLoader:
+    """The evaluation loader: in order, batches of at least 256."""
+    return DataLoader(test, batch_size=max(batch_size, 256), shuffle=False,
+                      num_workers=num_workers, pin_memory=pin)
 
 
 def _optimizer(params, cfg: TrainConfig, lr: float) -> torch.optim.Optimizer:
