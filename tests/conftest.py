@@ -40,3 +40,23 @@ def cli():
         return runner.invoke(app, [str(a) for a in args])
 
     return run
+
+
+@pytest.fixture
+def crash_after_student_epoch1(monkeypatch):
+    """arm(): the next training run dies (KeyboardInterrupt) right after the student's epoch-1
+    checkpoint is written, as a killed run would; arm() returns disarm()."""
+    import snn2hw.train as train_mod
+
+    real_save = train_mod.save_checkpoint
+
+    def save_then_die(path, payload):
+        real_save(path, payload)
+        if path.name == "student.pt" and payload["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    def arm():
+        monkeypatch.setattr(train_mod, "save_checkpoint", save_then_die)
+        return lambda: monkeypatch.setattr(train_mod, "save_checkpoint", real_save)
+
+    return arm

@@ -68,27 +68,17 @@ def _metrics(run: Path, phase: str) -> list[dict]:
     return [{k: v for k, v in m.items() if k != "time_s"} for m in rows if m["phase"] == phase]
 
 
-def test_resume_gives_same_epoch2_metrics_as_uninterrupted(cli, tmp_path, monkeypatch):
+def test_resume_gives_same_epoch2_metrics_as_uninterrupted(cli, tmp_path, crash_after_student_epoch1):
     args = ["--epochs", "2", "--teacher-epochs", "1", "--set", "data.train_subset=128",
             "--set", "data.test_subset=64"]
     full = cli("distill", "--runs-dir", tmp_path, "--name", "full", *args)
     assert full.exit_code == 0, full.output
 
-    # Crash right after the student's epoch-1 checkpoint is written.
-    import snn2hw.train as train_mod
-
-    real_save = train_mod.save_checkpoint
-
-    def save_then_die(path, payload):
-        real_save(path, payload)
-        if path.name == "student.pt" and payload["epoch"] == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_mod, "save_checkpoint", save_then_die)
+    disarm = crash_after_student_epoch1()
     cut = cli("distill", "--runs-dir", tmp_path, "--name", "cut", *args)
     assert cut.exit_code == 130 and "--resume" in cut.output
     assert not (tmp_path / "cut" / "summary.json").exists()
-    monkeypatch.setattr(train_mod, "save_checkpoint", real_save)
+    disarm()
 
     res = cli("distill", "--resume", tmp_path / "cut")
     assert res.exit_code == 0, res.output

@@ -130,26 +130,18 @@ def test_bad_feature_pairs_and_options(cli, tmp_path):
     assert r.exit_code == 2 and "--kd-weight" in r.output
 
 
-def test_idsnn_initialises_once_not_on_resume(cli, tmp_path, monkeypatch):
-    import snn2hw.train as train_mod
+def test_idsnn_initialises_once_not_on_resume(cli, tmp_path, monkeypatch, crash_after_student_epoch1):
     from snn2hw.distill import idsnn
 
     calls = []
     real_init = idsnn.init_from_teacher
     monkeypatch.setattr(idsnn, "init_from_teacher", lambda s, t: calls.append(1) or real_init(s, t))
-    real_save = train_mod.save_checkpoint
-
-    def save_then_die(path, payload):
-        real_save(path, payload)
-        if path.name == "student.pt" and payload["epoch"] == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_mod, "save_checkpoint", save_then_die)
+    disarm = crash_after_student_epoch1()
     args = ["--epochs", "2", "--teacher-epochs", "1", "--set", "data.train_subset=64",
             "--set", "data.test_subset=32"]
     r = cli("distill", "--runs-dir", tmp_path, "--name", "i", "--method", "idsnn", *RESNETS, *args)
     assert r.exit_code == 130 and calls == [1]
-    monkeypatch.setattr(train_mod, "save_checkpoint", real_save)
+    disarm()
     r = cli("distill", "--resume", tmp_path / "i")
     assert r.exit_code == 0, r.output
     assert calls == [1]  # not re-initialised over the epoch-1 weights
