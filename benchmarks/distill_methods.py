@@ -26,15 +26,12 @@ from bench_common import run_jobs
 HERE = Path(__file__).resolve().parent
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    from snn2hw.distill import METHODS
-
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_experiment_args(p: argparse.ArgumentParser) -> None:
+    """Data, networks, seeds, training budget and job options shared by the distillation benchmarks."""
     p.add_argument("--dataset", default="digits")
     p.add_argument("--data-root", default="data")
     p.add_argument("--student-arch", default="digits-resnet")
     p.add_argument("--teacher-arch", default="digits-resnet")
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--timesteps", type=int, default=4)
     p.add_argument("--neuron", default="tet")
@@ -48,6 +45,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--parallel", type=int, default=2, help="jobs at a time")
     p.add_argument("--threads", type=int, default=1, help="torch threads per job")
     p.add_argument("--runs-dir", default=None, help="where runs go (default: a temporary folder)")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from snn2hw.distill import METHODS
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_experiment_args(p)
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--out", default=str(HERE / "results" / "distill_methods.json"))
     return p.parse_args(argv)
 

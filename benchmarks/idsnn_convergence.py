@@ -20,30 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import run_jobs
-from distill_methods import base_config
+from distill_methods import add_experiment_args, base_config
 
 HERE = Path(__file__).resolve().parent
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="digits")
-    p.add_argument("--data-root", default="data")
-    p.add_argument("--student-arch", default="digits-resnet")
-    p.add_argument("--teacher-arch", default="digits-resnet")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--timesteps", type=int, default=4)
-    p.add_argument("--neuron", default="tet")
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--teacher-epochs", type=int, default=15)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--train-subset", type=int, default=None)
-    p.add_argument("--test-subset", type=int, default=None)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--parallel", type=int, default=2)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--runs-dir", default=None)
+    add_experiment_args(p)
     p.add_argument("--out", default=str(HERE / "results" / "idsnn_convergence.json"))
     return p.parse_args(argv)
 
