@@ -46,9 +46,14 @@ def run_info(q: QuantizedNet) -> dict[str, Any]:
 
 def write_netx(path: Path, q: QuantizedNet) -> None:
     """Write `q` as a netx HDF5 file (temp file + rename)."""
+    from snn2hw.fileio import atomic_write_with
+
+    atomic_write_with(path, lambda tmp: _write_netx_to(tmp, q), what="netx file")
+
+
+def _write_netx_to(tmp: Path, q: QuantizedNet) -> None:
     import h5py
 
-    tmp = path.with_name(path.name + ".tmp")
     with h5py.File(tmp, "w") as f:
         f.attrs["snn2hw"] = json.dumps(run_info(q))
         root = f.create_group("layer")
@@ -81,7 +86,6 @@ def write_netx(path: Path, q: QuantizedNet) -> None:
                 g.create_dataset("inFeatures", data=int(lay.weight.shape[1]))
                 g.create_dataset("outFeatures", data=int(lay.weight.shape[0]))
             _neuron(g, lay.i_decay, lay.v_decay, lay.v_th_mant)
-    tmp.replace(path)
 
 
 # ---- reading any netx file (ours or lava-dl slayer's) -------------------------------------------

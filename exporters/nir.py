@@ -263,9 +263,9 @@ def write_nir(path: Path, graph) -> None:
     """nir.write to a temp file, then rename (atomic)."""
     import nir
 
-    tmp = path.with_name(path.name + ".tmp")
-    nir.write(str(tmp), graph)
-    tmp.replace(path)
+    from snn2hw.fileio import atomic_write_with
+
+    atomic_write_with(path, lambda tmp: nir.write(str(tmp), graph), what="NIR file")
 
 
 def read_nir(path: Path):

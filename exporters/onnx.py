@@ -15,12 +15,21 @@ from exporters.errors import ExportError
 def export_onnx(model: nn.Module, in_shape: tuple[int, ...], path: Path, *,
                 atol: float = 1e-4) -> dict[str, Any]:
     """Write `model` (eval mode) as ONNX at `path` (atomic) and verify it; returns the check."""
-    import onnx
-    import onnxruntime as ort
+    from snn2hw.fileio import atomic_write_with
 
     model = model.eval()
     x = torch.rand(4, *in_shape, generator=torch.Generator().manual_seed(0))
-    tmp = path.with_name(path.name + ".tmp")
+    check: dict[str, Any] = {}
+    atomic_write_with(path, lambda tmp: check.update(_export_checked(model, x, tmp, atol)),
+                      what="ONNX file")
+    return check
+
+
+def _export_checked(model: nn.Module, x: torch.Tensor, tmp: Path, atol: float) -> dict[str, Any]:
+    """torch.onnx.export into `tmp`, then onnx.checker and onnxruntime against PyTorch."""
+    import onnx
+    import onnxruntime as ort
+
     torch.onnx.export(model, (x,), str(tmp), input_names=["input"], output_names=["logits"],
                       dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
                       opset_version=17, dynamo=False)
@@ -31,8 +40,6 @@ def export_onnx(model: nn.Module, in_shape: tuple[int, ...], path: Path, *,
         ref = model(x).numpy()
     err = float(np.abs(got - ref).max())
     if err > atol:
-        tmp.unlink(missing_ok=True)
         raise ExportError(f"ONNX output differs from PyTorch by {err:.2e} (> {atol}); the teacher "
                           "uses an operator ONNX/onnxruntime translates differently")
-    tmp.replace(path)
     return {"onnx_max_abs_error": err, "checked_with": "onnx.checker + onnxruntime"}

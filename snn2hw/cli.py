@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
@@ -21,21 +22,61 @@ app = typer.Typer(
 
 
 def user_errors(fn: Callable) -> Callable:
-    """Turn Snn2hwError into one paragraph on stderr and exit code 2 (no traceback)."""
+    """The one place where failures become messages: a user error (Snn2hwError, or an OSError such
+    as a full disk, a read-only folder or a missing permission) prints one paragraph on stderr and
+    exits with code 2; anything else is a bug in snn2hw, printed as one paragraph naming the code
+    location (exit code 1; SNN2HW_DEBUG=1 shows the full traceback). Never a deep traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from typer.exceptions import TyperException
+
         try:
             return fn(*args, **kwargs)
         except Snn2hwError as e:
-            typer.echo(f"Error: {e}", err=True)
+            typer.echo(f"Error: {_one_paragraph(str(e))}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("Interrupted. The last finished epoch is checkpointed; continue with "
                        "`snn2hw distill --resume RUN_DIR`.", err=True)
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, TyperException):
+            raise
+        except OSError as e:
+            from snn2hw.fileio import is_user_os_error, os_error
+
+            if not is_user_os_error(e) or os.environ.get("SNN2HW_DEBUG"):
+                raise
+            typer.echo(f"Error: {_one_paragraph(str(os_error(e)))}", err=True)
+            raise typer.Exit(2) from None
+        except Exception as e:  # noqa: BLE001 - a bug: one paragraph, no traceback (unless debugging)
+            if os.environ.get("SNN2HW_DEBUG"):
+                raise
+            typer.echo(f"Error: {internal_error(e)}", err=True)
+            raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _one_paragraph(text: str) -> str:
+    return " ".join(text.split())
+
+
+def internal_error(e: BaseException) -> str:
+    """One paragraph for an unexpected exception: type, message and the innermost snn2hw frame."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(e.__traceback__)
+              if any(f"/{pkg}/" in f.filename for pkg in ("snn2hw", "exporters", "profilers"))]
+    where = ""
+    if frames:
+        f = frames[-1]
+        parts = Path(f.filename).parts
+        where = f" at {'/'.join(parts[-2:])}:{f.lineno}"
+    msg = _one_paragraph(str(e))[:300] or "no detail"
+    return (f"internal error{where} ({type(e).__name__}: {msg}). This is a bug in snn2hw, not in "
+            "your input; please report it with the command you ran (run it again with "
+            "SNN2HW_DEBUG=1 for the full traceback).")
 
 
 # Options shared by distill and teacher (None = not given, the config file/defaults decide).

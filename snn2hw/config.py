@@ -4,6 +4,8 @@ that name the key and the CLI option."""
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import asdict, dataclass, field
@@ -187,6 +189,18 @@ CLI_FLAGS: dict[str, str] = {
 }
 
 
+def _floats(cfg: Any, prefix: str = "") -> list[tuple[str, float]]:
+    """Every float-valued key of a config (dotted name, value), for the finiteness check."""
+    out: list[tuple[str, float]] = []
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(v):
+            out += _floats(v, f"{prefix}{f.name}.")
+        elif isinstance(v, float):
+            out.append((prefix + f.name, v))
+    return out
+
+
 def _where(key: str) -> str:
     flag = CLI_FLAGS.get(key)
     return f"option {flag} or key '{key}' in the config file" if flag else f"key '{key}' (--set {key}=...)"
@@ -230,6 +244,8 @@ def _coerce(key: str, tp: Any, value: Any) -> Any:
         if isinstance(value, dict):
             return dict(value)
     elif dataclasses.is_dataclass(tp):
+        if value is None:  # an empty section ('train:' with nothing under it)
+            value = {}
         if isinstance(value, dict):
             return _build(tp, value, prefix=f"{key}.")
     else:  # pragma: no cover - every annotation above is handled
@@ -244,6 +260,12 @@ def _coerce(key: str, tp: Any, value: Any) -> Any:
 def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}
+    odd = [k for k in data if not isinstance(k, str)]
+    if odd:
+        raise ConfigError(
+            f"config key {odd[0]!r} in {prefix.rstrip('.') or 'the top level'} is a "
+            f"{type(odd[0]).__name__}, not a name; valid keys there are: {', '.join(sorted(fields))}"
+        )
     unknown = sorted(set(data) - fields)
     if unknown:
         raise ConfigError(
@@ -263,14 +285,29 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     return cfg
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
+def load_yaml(path: str | Path, what: str = "config file", option: str = "option --config") -> dict[str, Any]:
+    """A YAML mapping from `path`; a missing, unreadable, binary or non-mapping file is a ConfigError."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{what} {p} is a folder, not a YAML file ({option})")
     if not p.is_file():
-        raise ConfigError(f"config file {p} does not exist (option --config)")
+        raise ConfigError(f"{what} {p} does not exist ({option})")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = yaml.safe_load(p.read_bytes().decode("utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {p} is not a text file (not UTF-8): give a YAML file like "
+                          f"examples/*.yaml ({option})") from None
+    except OSError as e:
+        from snn2hw.fileio import os_error
+
+        raise os_error(e, p, f"read {what}") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"config file {p} is not valid YAML: {e}".replace("\n", " ")) from None
+        raise ConfigError(f"{what} {p} is not valid YAML: {e}".replace("\n", " ")) from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{what} {p} must hold a mapping of keys (e.g. 'train: {{epochs: 3}}') at its top "
+            f"level, not a {type(data).__name__} ({option})"
+        )
     return data
 
 
@@ -279,7 +316,9 @@ def set_key(data: dict[str, Any], dotted: str, value: Any) -> None:
     parts = dotted.split(".")
     node = data
     for p in parts[:-1]:
-        node = node.setdefault(p, {})
+        if node.get(p) is None:  # absent, or an empty section in YAML ('train:') read as null
+            node[p] = {}
+        node = node[p]
         if not isinstance(node, dict):
             raise ConfigError(f"cannot set {dotted}: {p} is not a section")
     node[parts[-1]] = value
@@ -290,7 +329,17 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ConfigError(f"--set expects KEY=VALUE, e.g. --set train.lr=0.01 (got {text!r})")
     key, raw = text.split("=", 1)
-    return key.strip(), yaml.safe_load(raw)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set expects KEY=VALUE with a dotted key like train.lr (got {text!r})")
+    try:
+        return key, yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        first = str(e).splitlines()[0] if str(e) else "parse error"
+        raise ConfigError(
+            f"--set {text!r}: the value {raw!r} is not valid YAML ({first}); quote strings and "
+            "close brackets, e.g. --set 'distill.feature_pairs=[layer2:layer2]'"
+        ) from None
 
 
 def resolve_config(
@@ -306,8 +355,29 @@ def resolve_config(
     return config_from_dict(data)
 
 
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
+
+
 def validate(cfg: RunConfig) -> None:
     """Cross-field and range checks; messages name the option to change."""
+    for key, v in _floats(cfg):
+        if not math.isfinite(v):
+            raise ConfigError(f"{key} must be a finite number (got {v}); set it with {_where(key)}")
+    for key, v in {"train.weight_decay": cfg.train.weight_decay, "train.momentum": cfg.train.momentum,
+                   "data.num_workers": cfg.data.num_workers, "train.seed": cfg.train.seed,
+                   "data.split_seed": cfg.data.split_seed}.items():
+        if v < 0:
+            raise ConfigError(f"{key} must be >= 0 (got {v}); set it with {_where(key)}")
+    if not DEVICE_PATTERN.fullmatch(cfg.train.device):
+        raise ConfigError(
+            f"unknown device {cfg.train.device!r}; use auto, cpu, cuda or cuda:N (option --device)"
+        )
+    if cfg.name is not None and (not cfg.name.strip() or cfg.name in (".", "..")
+                                 or "/" in cfg.name or "\\" in cfg.name):
+        raise ConfigError(
+            f"run name {cfg.name!r} must be a plain folder name (no '/', not '.' or '..'); choose "
+            "another --name, and put the parent folder in --runs-dir"
+        )
     positive = {
         "data.batch_size": cfg.data.batch_size, "train.epochs": cfg.train.epochs,
         "teacher.epochs": cfg.teacher.epochs, "student.timesteps": cfg.student.timesteps,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,15 @@ from snn2hw.config import RunConfig, config_from_dict, load_yaml, with_dataset_d
 from snn2hw.data import DatasetBundle, EventOptions, load_dataset
 from snn2hw.distill import FeatureShapes, StepOutputs, build_method
 from snn2hw.distill.taps import TeacherTaps, classifier_weight
-from snn2hw.errors import CheckpointError, ConfigError
+from snn2hw.errors import CheckpointError, ConfigError, Snn2hwError
+from snn2hw.fileio import ensure_dir
 from snn2hw.models import ModelSpec, build_model
 from snn2hw.neurons import PRESETS, NeuronSpec, set_backend
 from snn2hw.progress import Reporter
-from snn2hw.runs import RunDir, atomic_write_text, load_checkpoint, new_run_name, open_run, save_checkpoint
+from snn2hw.runs import (
+    CONFIG_FILE, METRICS_FILE, TEACHER_CKPT, RunDir, atomic_write_text, load_checkpoint, load_state,
+    new_run_name, open_run, save_checkpoint,
+)
 from snn2hw.train import Phase, evaluate, eval_loader, fit, resolve_device
 
 
@@ -77,19 +82,34 @@ def load_model(path: str | Path, role: str, bundle: DatasetBundle | None = None)
             f"{tuple(bundle.in_shape)} and {bundle.num_classes} classes; use a {role} trained on "
             f"{bundle.name}"
         )
-    model = build_model(spec)
     try:
-        model.load_state_dict(ck["state_dict"])
-    except RuntimeError as e:
+        model = build_model(spec)
+    except ConfigError as e:
+        raise CheckpointError(f"checkpoint {path} names a model snn2hw cannot build: {e}") from None
+    except Exception as e:  # noqa: BLE001 - an edited model record (shapes, neuron) breaks a builder
         raise CheckpointError(
-            f"the weights in {path} do not fit architecture {spec.arch} ({str(e).splitlines()[0]})"
+            f"checkpoint {path}: its model record ({spec.arch}, inputs {tuple(spec.in_shape)}, "
+            f"{spec.num_classes} classes) cannot be built ({type(e).__name__}: {e}); the file was "
+            "edited or is damaged; re-create it"
         ) from None
+    load_state(model, ck["state_dict"], Path(path), f"{spec.role} ({spec.arch})")
     return model, spec, ck
 
 
+def _run_config(cfg: RunConfig, resume: str | Path | None) -> RunConfig:
+    """The config a run uses: the given one, or with resume the one saved in the run; validated."""
+    if resume is not None:
+        cfg = config_from_dict(load_yaml(open_run(resume).config_path, "the run's config file",
+                                         f"saved in the run folder {resume}"))
+    return with_dataset_defaults(cfg)
+
+
 def _start_run(cfg: RunConfig, prefix: str, resume: str | Path | None) -> tuple[RunConfig, RunDir]:
-    """Create (or reopen, with resume) the run folder; under torchrun rank 0 creates it."""
-    cfg = with_dataset_defaults(cfg)
+    """Create (or reopen, with resume) the run folder; under torchrun rank 0 creates it.
+
+    Called only after the config, device, data and method are checked, so a run that cannot
+    start leaves no folder behind.
+    """
     info = distributed.init_from_env(cfg.train.device)
     if cfg.data.batch_size % info.world:
         raise ConfigError(
@@ -102,31 +122,73 @@ def _start_run(cfg: RunConfig, prefix: str, resume: str | Path | None) -> tuple[
         if info.is_main:
             try:
                 _create_run(cfg, prefix)
-            except ConfigError as e:
+            except Snn2hwError as e:
                 error = str(e)
         error = distributed.broadcast_object(error)
         if error:
             raise ConfigError(error)
         return cfg, open_run(Path(cfg.runs_dir) / cfg.name)
     if resume is not None:
-        run = open_run(resume)
-        cfg = with_dataset_defaults(config_from_dict(load_yaml(run.config_path)))
-        return cfg, run
+        return cfg, open_run(resume)
     return _create_run(cfg, prefix)
+
+
+# Runs created by the current distill/teacher call, with the teacher file it was given (if any);
+# a call that fails before its first checkpoint removes its run again (see discard_failed_run).
+_created: list[tuple[RunDir, str | None]] = []
 
 
 def _create_run(cfg: RunConfig, prefix: str) -> tuple[RunConfig, RunDir]:
     name = cfg.name or new_run_name(prefix)
+    ensure_dir(cfg.runs_dir, what="runs folder", option="--runs-dir")
     run = RunDir(Path(cfg.runs_dir) / name)
+    if run.path.exists() and not run.path.is_dir():
+        raise ConfigError(f"{run.path} is a file; choose another --name or --runs-dir")
     if run.config_path.exists():
         raise ConfigError(
             f"run directory {run.path} already exists; choose another --name, or continue it with "
             f"--resume {run.path}"
         )
-    run.path.mkdir(parents=True, exist_ok=True)
+    fresh = not run.path.exists()
+    ensure_dir(run.path, what="run folder", option="--runs-dir")
     cfg = dataclasses.replace(cfg, name=name)
-    atomic_write_text(run.config_path, cfg.to_yaml())
+    if fresh:
+        _created.append((run, cfg.teacher.path))
+    atomic_write_text(run.config_path, cfg.to_yaml(), what="run config")
     return cfg, run
+
+
+def discard_failed_run(fn):
+    """Decorator: if `fn` fails (an error, not Ctrl-C) before the run it created wrote a trained
+    checkpoint, remove that run folder, so the corrected command can use the same --name and no
+    --resume replays a config that could not run."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        mark = len(_created)
+        try:
+            return fn(*args, **kwargs)
+        except Exception:
+            if distributed.current().is_main:
+                for run, given_teacher in _created[mark:]:
+                    _remove_if_untrained(run, given_teacher)
+            raise
+        finally:
+            del _created[mark:]
+
+    return wrapper
+
+
+def _remove_if_untrained(run: RunDir, given_teacher: str | None) -> None:
+    """Delete a run folder holding only what a start writes (config, metrics, a copied teacher)."""
+    import shutil
+
+    trained = run.student_ckpt.exists() or (run.teacher_ckpt.exists() and not given_teacher)
+    expected = {CONFIG_FILE, METRICS_FILE, TEACHER_CKPT}
+    others = [p for p in run.path.iterdir() if p.name not in expected and not p.name.endswith(".tmp")] \
+        if run.path.is_dir() else []
+    if not trained and not others:
+        shutil.rmtree(run.path, ignore_errors=True)
 
 
 def _teacher_phase(cfg: RunConfig, bundle: DatasetBundle, run: RunDir, device, reporter) -> tuple[nn.Module, dict]:
@@ -157,13 +219,17 @@ def _teacher_phase(cfg: RunConfig, bundle: DatasetBundle, run: RunDir, device, r
     return teacher, {"arch": spec.arch, "test_acc": last.get("test_acc"), "source": "trained"}
 
 
+@discard_failed_run
 def train_teacher(cfg: RunConfig, *, resume: str | Path | None = None,
                   reporter: Reporter | None = None) -> dict[str, Any]:
     """Train an ANN teacher alone into <runs_dir>/<name>/teacher.pt."""
-    cfg, run = _start_run(cfg, f"{cfg.data.dataset}-teacher", resume)
+    cfg = _run_config(cfg, resume)
+    distributed.init_from_env(cfg.train.device)
     device = resolve_device(cfg.train.device)
-    reporter = reporter if reporter is not None and distributed.current().is_main else Reporter()
     bundle = load_data(cfg)
+    build_model(ModelSpec("teacher", cfg.teacher.arch, bundle.in_shape, bundle.num_classes))
+    cfg, run = _start_run(cfg, f"{cfg.data.dataset}-teacher", resume)  # only now: all checked
+    reporter = reporter if reporter is not None and distributed.current().is_main else Reporter()
     t0 = time.perf_counter()
     _, info = _teacher_phase(dataclasses.replace(cfg, teacher=dataclasses.replace(cfg.teacher, path=None)),
                              bundle, run, device, reporter)
@@ -196,12 +262,13 @@ def _preflight(cfg: RunConfig, method, student: nn.Module, bundle: DatasetBundle
             taps.close()
 
 
+@discard_failed_run
 def distill(cfg: RunConfig, *, resume: str | Path | None = None,
             reporter: Reporter | None = None) -> dict[str, Any]:
     """Teacher (trained or loaded) -> spiking student trained with the configured method."""
-    cfg, run = _start_run(cfg, f"{cfg.data.dataset}-{cfg.distill.method}", resume)
+    cfg = _run_config(cfg, resume)
+    distributed.init_from_env(cfg.train.device)
     device = resolve_device(cfg.train.device)
-    reporter = reporter if reporter is not None and distributed.current().is_main else Reporter()
     bundle = load_data(cfg)
     method = build_method(cfg.distill)
     nspec = neuron_spec(cfg)
@@ -216,6 +283,8 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
         raise ConfigError(f"{e} (option --neuron-backend)") from None
     if method.needs_teacher:  # fail on unsuitable architectures before training anything
         _preflight(cfg, method, student, bundle)
+    cfg, run = _start_run(cfg, f"{cfg.data.dataset}-{cfg.distill.method}", resume)  # all checked
+    reporter = reporter if reporter is not None and distributed.current().is_main else Reporter()
     t0 = time.perf_counter()
 
     teacher, tinfo = (None, {})

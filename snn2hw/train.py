@@ -15,7 +15,7 @@ from snn2hw import distributed
 from snn2hw.config import TrainConfig
 from snn2hw.models import ModelSpec
 from snn2hw.progress import Reporter
-from snn2hw.runs import RunDir, load_checkpoint, save_checkpoint
+from snn2hw.runs import RunDir, check_spec, load_checkpoint, load_state, save_checkpoint
 
 # (net, x, y) -> ({"loss": total, named terms...}, logits); net is the model to call (the model
 # itself, or its DistributedDataParallel wrapper under torchrun, so gradients are synchronised).
@@ -40,12 +40,36 @@ class Phase:
 
 
 def resolve_device(name: str) -> torch.device:
-    """auto -> CUDA when present; under torchrun each process takes cuda:LOCAL_RANK."""
+    """auto -> CUDA when present; under torchrun each process takes cuda:LOCAL_RANK.
+
+    An unknown name or a GPU that is not there is a ConfigError naming --device.
+    """
+    from snn2hw.config import DEVICE_PATTERN
+    from snn2hw.errors import ConfigError
+
+    if not DEVICE_PATTERN.fullmatch(name):
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N (option --device)")
+    if name.startswith("cuda"):
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= n:
+            have = f"this machine has {n} CUDA device(s)" if n else "no CUDA GPU is available here"
+            raise ConfigError(f"--device {name} was asked for, but {have}; use --device cpu or auto")
+    if name == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ConfigError("--device mps was asked for, but Apple's MPS is not available here; use "
+                          "--device cpu or auto")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and distributed.current().active:
         return torch.device("cuda", distributed.current().local_rank)
     return torch.device(name)
+
+
+class _RngState:
+    """torch's global RNG behind load_state_dict, so its restore is checked like the others."""
+
+    def load_state_dict(self, state: dict) -> None:
+        torch.set_rng_state(state["torch"])
 
 
 @torch.no_grad()
@@ -118,16 +142,17 @@ def fit(
     start, last = 1, {}
     if ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)
-        model.load_state_dict(ck["state_dict"])
+        check_spec(ck, ckpt_path, phase.spec.to_dict())
+        load_state(model, ck["state_dict"], ckpt_path, phase.name)
         if extra is not None and ck.get("extra_state"):
-            extra.load_state_dict(ck["extra_state"])
+            load_state(extra, ck["extra_state"], ckpt_path, f"{phase.name}'s method parts")
         last = ck.get("metrics", {})
         if ck.get("complete"):
             return last
-        opt.load_state_dict(ck["optimizer"])
+        load_state(opt, ck["optimizer"], ckpt_path, "optimizer")
         if sched is not None and ck.get("scheduler"):
-            sched.load_state_dict(ck["scheduler"])
-        torch.set_rng_state(ck["rng"]["torch"])
+            load_state(sched, ck["scheduler"], ckpt_path, "scheduler")
+        load_state(_RngState(), ck["rng"], ckpt_path, "random generator")
         start = ck["epoch"] + 1
         if info.is_main:
             run.truncate_metrics(phase.name, ck["epoch"])

@@ -6,14 +6,17 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from snn2hw.fileio import FileSystemError, atomic_write_bytes
+
 CACHE_FORMAT = 1
+log = logging.getLogger(__name__)
 
 
 def files_fingerprint(paths: Sequence[str], root: str | Path) -> str:
@@ -48,6 +51,7 @@ class FrameCache:
             _atomic_write(meta, json.dumps(params, indent=2, sort_keys=True, default=str).encode())
         self.hits = 0
         self.misses = 0
+        self.read_only = False
 
     def _file(self, index: int) -> Path:
         return self.path / f"{index}.npy"
@@ -66,7 +70,13 @@ class FrameCache:
     def save(self, index: int, frames: np.ndarray) -> None:
         buf = io.BytesIO()
         np.save(buf, frames, allow_pickle=False)
-        _atomic_write(self._file(index), buf.getvalue())
+        if self.read_only:
+            return
+        try:
+            _atomic_write(self._file(index), buf.getvalue())
+        except FileSystemError as e:  # a full or read-only disk costs speed, not the run
+            self.read_only = True
+            log.warning("frame cache %s: %s; frames are decoded again from now on", self.path, e)
 
     def __len__(self) -> int:
         return sum(1 for _ in self.path.glob("*.npy"))
@@ -74,14 +84,7 @@ class FrameCache:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     """Temp file in the same folder + os.replace (no fsync: a lost cache file is only recomputed)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data, fsync=False, what="frame cache file")
 
 
 def default_cache_dir(data_root: str | Path) -> Path:

@@ -240,7 +240,7 @@ def _cache(name: str, data_root: Path, source: Any, tf: FrameTransform, opts: Ev
               "files": files_fingerprint(source.data, data_root), "n_files": len(source.data)}
     try:
         return FrameCache(base, name, params)
-    except OSError as e:
+    except (OSError, Snn2hwError) as e:
         raise DataError(
             f"cannot create the frame cache in {base} ({e}); pass a writable --cache-dir, or "
             "--no-cache"

@@ -63,7 +63,7 @@ class ModelSpec:
                 num_classes=int(d["num_classes"]), timesteps=int(d.get("timesteps", 1)),
                 neuron=NeuronSpec(**d.get("neuron", {})),
             )
-        except (KeyError, TypeError) as e:
+        except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(
                 f"the checkpoint's model record is incomplete or of an older format ({e}); "
                 "re-create the checkpoint with this version of snn2hw"

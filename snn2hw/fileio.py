@@ -1,0 +1,134 @@
+"""Writing files safely: atomic writes (temp file + rename) with the user's umask, and OS errors
+(disk full, read-only, permission, a path that is a file) turned into one-paragraph user errors.
+
+Every file snn2hw writes goes through `atomic_write_bytes` or `atomic_write_with` (for libraries
+that write to a path themselves: h5py, nir, torch.onnx), so a crash or a full disk leaves either
+the old file or the new one, never a torn one, and no stray temp file.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from snn2hw.errors import Snn2hwError
+
+
+class FileSystemError(Snn2hwError):
+    """The operating system refused a read or write (disk full, read-only, no permission...)."""
+
+
+_UMASK: int | None = None
+
+
+def current_umask() -> int:
+    """The process umask (read once; os.umask can only be read by setting it)."""
+    global _UMASK
+    if _UMASK is None:
+        old = os.umask(0o022)
+        os.umask(old)
+        _UMASK = old
+    return _UMASK
+
+
+def file_mode() -> int:
+    """Mode a plain `open(path, 'w')` would give a new file: 0o666 minus the umask."""
+    return 0o666 & ~current_umask()
+
+
+def _temp_in(path: Path) -> Path:
+    """A fresh, empty temp file next to `path` (same file system, so the rename is atomic)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    return Path(tmp)
+
+
+def atomic_write_with(path: str | Path, write: Callable[[Path], None], *, fsync: bool = True,
+                      what: str = "file") -> None:
+    """Call write(tmp) for a temp file beside `path`, then give it the umask's mode and rename it.
+
+    On any failure the temp file is removed and `path` is untouched; OS errors become a
+    FileSystemError that names `path` and the fix.
+    """
+    path = Path(path)
+    tmp: Path | None = None
+    try:
+        ensure_dir(path.parent, what=f"the folder for {what} {path.name}")
+        tmp = _temp_in(path)
+        write(tmp)
+        if fsync:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as e:
+        raise os_error(e, path, f"write {what}") from None
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, *, fsync: bool = True,
+                       what: str = "file") -> None:
+    """Write `data` to `path` atomically (temp file + fsync + rename), readable as the umask allows."""
+    atomic_write_with(path, lambda tmp: tmp.write_bytes(data), fsync=fsync, what=what)
+
+
+def atomic_write_text(path: str | Path, text: str, *, what: str = "file") -> None:
+    atomic_write_bytes(path, text.encode(), what=what)
+
+
+def ensure_dir(path: str | Path, *, what: str = "folder", option: str | None = None) -> Path:
+    """mkdir -p `path`; a file in the way, a read-only disk or no permission is a FileSystemError."""
+    path = Path(path)
+    for parent in (path, *path.parents):
+        if parent.exists() and not parent.is_dir():
+            hint = f" (option {option})" if option else ""
+            raise FileSystemError(
+                f"cannot create {what} {path}: {parent} is a file, not a folder{hint}; choose "
+                "another path or move the file away"
+            )
+        if parent.exists():
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise os_error(e, path, f"create {what}") from None
+    return path
+
+
+_FIXES = {
+    errno.ENOSPC: ("the disk is full", "free some space (or write elsewhere) and run the command again"),
+    errno.EDQUOT: ("the disk quota is exhausted", "free some space (or write elsewhere) and run the command again"),
+    errno.EROFS: ("the file system is read-only", "choose a writable folder (e.g. --out, --runs-dir) "
+                  "or remount it read-write"),
+    errno.EACCES: ("permission denied", "choose a folder you can write to, or fix its permissions "
+                   "(ls -ld shows the owner and mode)"),
+    errno.EPERM: ("the operation is not permitted", "choose a folder you own, or fix its permissions"),
+    errno.ENOTDIR: ("a part of the path is a file, not a folder", "choose another path or move the file away"),
+    errno.EISDIR: ("the path is a folder, not a file", "give a file name inside it"),
+    errno.EEXIST: ("a file already exists there", "choose another path or move the file away"),
+    errno.ENOENT: ("the file or folder does not exist", "check the path"),
+    errno.ENAMETOOLONG: ("the file name is too long", "choose a shorter path"),
+    errno.EMFILE: ("too many files are open", "raise the limit (ulimit -n) or use fewer loader workers"),
+}
+
+
+def is_user_os_error(e: BaseException) -> bool:
+    """An OSError the user can fix (disk, permission, path), as opposed to a program bug."""
+    return isinstance(e, OSError) and e.errno in _FIXES
+
+
+def os_error(e: OSError, path: str | Path | None = None, action: str = "access") -> Snn2hwError:
+    """One paragraph for an OSError: what failed, where, why and the fix (returned, not raised)."""
+    where = path if path is not None else (e.filename or "a file")
+    why, fix = _FIXES.get(e.errno, (e.strerror or str(e), "check the path and the disk"))
+    extra = f" ({e.strerror}: {e.filename})" if e.filename and str(e.filename) != str(where) else ""
+    return FileSystemError(f"cannot {action} {where}: {why}{extra}; {fix}")
