@@ -4,6 +4,7 @@ on the train split, an explicit seeded per-class split for CIFAR10-DVS."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
@@ -14,10 +15,11 @@ from torch.utils.data import Dataset
 
 from snn2hw.data.base import DatasetBundle
 from snn2hw.data.cache import FrameCache, default_cache_dir, files_fingerprint
-from snn2hw.data.frames import FrameTransform, TETAugment
+from snn2hw.data.frames import EventStats, FrameTransform, TETAugment
 from snn2hw.errors import ConfigError, DataError, Snn2hwError
 
 SPLITS = {"9:1": 0.1, "7:3": 0.3}
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,10 @@ class EventFrames(Dataset):
         self.cache = cache
         self.augment = augment
         self.layout = layout
+        self.dropped_events = 0
+        """Events dropped so far because they lay outside the sensor (in this process)."""
+        self.files_with_outside = 0
+        self.files_unsorted = 0
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -91,10 +97,36 @@ class EventFrames(Dataset):
                 f"cannot read event file {self.source.data[j]} ({type(e).__name__}: {e}); the file "
                 f"is truncated or not in the expected format; {self.layout}"
             ) from None
-        fr = self.transform(events)
+        try:
+            fr, stats = self.transform.with_stats(events)
+        except (ValueError, TypeError, KeyError, IndexError) as e:  # e.g. a record without x/y/t/p
+            raise DataError(
+                f"event file {self.source.data[j]} gives events the frame builder cannot use "
+                f"({type(e).__name__}: {e}); {self.layout}"
+            ) from None
+        self._report(j, stats)
         if self.cache is not None:
             self.cache.save(j, fr)
         return fr
+
+    def _report(self, j: int, stats: EventStats) -> None:
+        """Log repaired recordings: the first of each kind as a warning, later ones at debug."""
+        if stats.outside:
+            self.dropped_events += stats.outside
+            self.files_with_outside += 1
+            w, h, p = self.transform.sensor_size
+            level = logging.WARNING if self.files_with_outside == 1 else logging.DEBUG
+            log.log(level, "%s: dropped %d of %d events outside the %dx%d sensor with %d "
+                    "polarities (x, y or p out of range; rule: snn2hw.data.frames.keep_inside)%s",
+                    self.source.data[j], stats.outside, stats.events, w, h, p,
+                    "; further files with such events are counted at debug level"
+                    if level == logging.WARNING else f" ({self.dropped_events} events in "
+                    f"{self.files_with_outside} files so far)")
+        if stats.unsorted:
+            self.files_unsorted += 1
+            level = logging.WARNING if self.files_unsorted == 1 else logging.DEBUG
+            log.log(level, "%s: timestamps were not in time order; sorted them (stable sort) "
+                    "before binning (%d files so far)", self.source.data[j], self.files_unsorted)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         x = torch.from_numpy(self.frames(i).astype(np.float32))

@@ -36,6 +36,42 @@ def events_to_frames(events: np.ndarray, sensor_size: tuple[int, int, int], n_ti
     return frames
 
 
+def sort_by_time(events: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Events in time order (stable: equal timestamps keep their order); True if they were not."""
+    t = events["t"]
+    if len(t) < 2 or bool(np.all(t[1:] >= t[:-1])):
+        return events, False
+    return events[np.argsort(t, kind="stable")], True
+
+
+def keep_inside(events: np.ndarray, sensor_size: tuple[int, int, int]) -> tuple[np.ndarray, int]:
+    """The rule for events outside the sensor: drop every event with x outside [0, W), y outside
+    [0, H) or polarity outside [0, P) (sensor_size = (W, H, P)); returns (kept, number dropped).
+
+    Without it such events index past the frame (IndexError) or, when negative, wrap around
+    silently to the opposite border.
+    """
+    w, h, p = sensor_size
+    ok = (events["x"] >= 0) & (events["x"] < w) & (events["y"] >= 0) & (events["y"] < h)
+    if "p" in (events.dtype.names or ()):
+        pol = events["p"].astype(np.int64)
+        ok &= (pol >= 0) & (pol < max(p, 1))
+    n_out = int(len(events) - ok.sum())
+    return (events if n_out == 0 else events[ok]), n_out
+
+
+@dataclass(frozen=True)
+class EventStats:
+    """What FrameTransform had to repair in one recording."""
+
+    events: int
+    """Events in the recording."""
+    outside: int
+    """Events dropped because x, y or polarity lay outside the sensor (keep_inside)."""
+    unsorted: bool
+    """The timestamps were not in order and were sorted (sort_by_time)."""
+
+
 @dataclass(frozen=True)
 class FrameTransform:
     """Denoise (optional) -> Downsample to frame_size (optional) -> T frames, with tonic's transforms."""
@@ -61,14 +97,24 @@ class FrameTransform:
         return asdict(self)
 
     def __call__(self, events: np.ndarray) -> np.ndarray:
+        return self.with_stats(events)[0]
+
+    def with_stats(self, events: np.ndarray) -> tuple[np.ndarray, EventStats]:
+        """Frames [T, P, H, W] and what was repaired: events are sorted by time and those outside
+        the native sensor dropped (keep_inside) before denoising, downsampling and binning."""
         import tonic.transforms as tt
 
+        n = len(events)
+        events, unsorted = sort_by_time(events)
+        events, outside = keep_inside(events, self.sensor_size)
+        stats = EventStats(events=n, outside=outside, unsorted=unsorted)
         if self.denoise_us is not None and len(events) > 0:
             events = tt.Denoise(filter_time=self.denoise_us)(events)
         w = self.sensor_size[0]
         if self.frame_size != w and len(events) > 0:
             events = tt.Downsample(spatial_factor=self.frame_size / w)(events)
-        return events_to_frames(events, self.out_size, self.n_time_bins)
+            events, _ = keep_inside(events, self.out_size)  # rounding can never push one out
+        return events_to_frames(events, self.out_size, self.n_time_bins), stats
 
 
 def augment_frames(frames: torch.Tensor, *, flip: bool, max_shift: int,
