@@ -57,6 +57,23 @@ def register(app: typer.Typer) -> None:
             from snn2hw.errors import ConfigError
 
             raise ConfigError("--samples must be at least 1")
+        from exporters.checks import check_option
+        from snn2hw.train import resolve_device
+
+        check_option(timeout, "--timeout", minimum=1e-3)
+        check_option(message_bits, "--input-message-bits", minimum=0)
+        if message_bits > 24:
+            from snn2hw.errors import ConfigError
+
+            raise ConfigError(f"--input-message-bits is at most 24 (Loihi's graded spikes; got "
+                              f"{message_bits})")
+        if timesteps is not None:
+            check_option(timesteps, "--timesteps", minimum=1)
+        if labels is not None and inputs is None:
+            from snn2hw.errors import ConfigError
+
+            raise ConfigError("--labels needs --input (the samples they label)")
+        resolve_device(device)
         if path is None:
             from snn2hw.runs import latest_run
 

@@ -215,6 +215,15 @@ def _pair(v) -> tuple[int, int]:
     return int(a[0]), int(a[1])
 
 
+def _json_attr(f, path: Path) -> Any:
+    raw = f.attrs["snn2hw"]
+    try:
+        return json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise SimulationError(f"the run info (attribute 'snn2hw') of {path} is not valid JSON "
+                              f"({e}); re-create the file with `snn2hw export`") from None
+
+
 def read_netx(path: str | Path) -> NetxFile:
     """Parse a netx HDF5 network (input, conv, flatten, dense) into integer layers."""
     import h5py
@@ -228,9 +237,10 @@ def read_netx(path: str | Path) -> NetxFile:
         raise SimulationError(f"{path} is not a readable HDF5 netx file ({e}); re-run "
                               "`snn2hw export`") from None
     with f:
-        info = json.loads(f.attrs["snn2hw"]) if "snn2hw" in f.attrs else {}
-        if "layer" not in f:
-            raise SimulationError(f"{path} has no 'layer' group: not a netx network file")
+        from exporters.checks import check_netx_layers, check_run_info
+
+        info = check_run_info(_json_attr(f, path), path) if "snn2hw" in f.attrs else {}
+        check_netx_layers(f, path)  # structure only; a damaged or edited file is named here
         grp = f["layer"]
         keys = sorted(grp.keys(), key=int)
         layers: list[NetxLayer] = []

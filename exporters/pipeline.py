@@ -45,15 +45,30 @@ def _run_dataset(run: RunDir):
 def export(run_dir: str | Path | None = None, *, target: str = "loihi",
            out: str | Path | None = None, qat_epochs: int = 0,
            runs_dir: str | Path = "runs") -> ExportResult:
-    """Export a run's student (nir, loihi) or teacher (onnx) into `out` (default RUN_DIR/export)."""
+    """Export a run's student (nir, loihi) or teacher (onnx) into `out` (default RUN_DIR/export).
+
+    The files are written into a temp folder beside `out` and moved in only when all of them are
+    done, so a failure (a bad checkpoint, a full disk) leaves `out` as it was.
+    """
+    from snn2hw.fileio import staged_dir
+
     if target not in ("loihi", "nir", "onnx"):
         raise ExportError(f"unknown target {target!r}; use --target loihi, nir or onnx")
     if qat_epochs < 0:
         raise ExportError("--qat-epochs must be 0 (post-training quantization) or more")
     t0 = time.perf_counter()
     run = _resolve_run(run_dir, runs_dir)
-    out_dir = Path(out) if out is not None else run.path / "export"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    final = Path(out) if out is not None else run.path / "export"
+    with staged_dir(final, what="export folder", option="--out") as stage:
+        r = _export_into(run, stage, final, target, qat_epochs)
+    r.out_dir, r.seconds = final, time.perf_counter() - t0
+    return r
+
+
+def _export_into(run: RunDir, out_dir: Path, final_dir: Path, target: str,
+                 qat_epochs: int) -> ExportResult:
+    """The export's files, written into `out_dir` (a staging folder that becomes `final_dir`)."""
+    t0 = time.perf_counter()
     from snn2hw.pipeline import load_model
 
     files: list[str] = []
@@ -76,6 +91,7 @@ def export(run_dir: str | Path | None = None, *, target: str = "loihi",
     if target == "nir":
         return ExportResult(out_dir, files, time.perf_counter() - t0)
 
+    from exporters.checks import relative_run_dir
     from exporters.netx import write_netx
     from exporters.quantize import quantize
     from exporters.resources import load_target, markdown, resources
@@ -101,8 +117,12 @@ def export(run_dir: str | Path | None = None, *, target: str = "loihi",
         q = quantize(graph, input_scale=scale)
     write_netx(out_dir / "model.net", q)
     rep = q.report()
-    rep["run_dir"] = str(run.path)
-    rep["student_checkpoint"] = str(student_ckpt)
+    # Paths relative to the export folder (it moves with its run), plus absolute copies.
+    rep["run_dir"] = relative_run_dir(run.path, out_dir)
+    rep["run_dir_absolute"] = str(run.path.resolve())
+    rep["student_checkpoint"] = relative_run_dir(student_ckpt, out_dir)
+    rep["student_checkpoint_absolute"] = str(
+        (final_dir / "student_qat.pt").resolve() if qat_epochs else Path(student_ckpt).resolve())
     rep.update(qat_info)
     rep["dataset"] = cfg.data.dataset
     atomic_write_text(out_dir / "quantization.json", json.dumps(rep, indent=2))
@@ -136,11 +156,14 @@ def open_target(path: str | Path) -> Target:
                 "`snn2hw export RUN_DIR --target loihi --out DIR` again"
             )
         try:
-            q = json.loads((p / "quantization.json").read_text())
-        except json.JSONDecodeError as e:
+            q = json.loads((p / "quantization.json").read_bytes().decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
             raise SimulationError(f"{p / 'quantization.json'} is corrupt ({e}); re-run "
                                   "`snn2hw export`") from None
+        from exporters.checks import check_quantization, resolve_run
         from exporters.netx import read_netx
+
+        q = resolve_run(check_quantization(q, p / "quantization.json"), p)
 
         net = read_netx(p / "model.net")
         return Target(p / "model.net", {**net.info, "quantization": q}, p)
@@ -164,13 +187,19 @@ def _test_data(t: Target, samples: int):
 
 def load_inputs(path: str | Path, labels: str | Path | None) -> tuple[np.ndarray, np.ndarray | None]:
     """Integer input spikes [N, *in_shape] from a .npy file (and labels [N] if given)."""
-    try:
-        x = np.load(path)
-        y = np.load(labels) if labels is not None else None
-    except (OSError, ValueError) as e:
-        raise SimulationError(f"cannot read inputs {path} / labels {labels}: {e}; give .npy "
-                              "files (inputs [N, *in_shape] integers, labels [N])") from None
-    return x, y
+    def read(p: str | Path, option: str) -> np.ndarray:
+        try:
+            a = np.load(p, allow_pickle=False)
+        except Exception as e:  # noqa: BLE001 - numpy raises OSError, ValueError, EOFError...
+            raise SimulationError(f"cannot read {option} {p} ({type(e).__name__}: {e}); give a "
+                                  ".npy file written by numpy.save (inputs [N, *in_shape] "
+                                  "integers, labels [N])") from None
+        if not isinstance(a, np.ndarray):  # an .npz archive
+            raise SimulationError(f"{option} {p} is an .npz archive; give one array as .npy "
+                                  "(numpy.save)")
+        return a
+
+    return read(path, "--input"), (read(labels, "--labels") if labels is not None else None)
 
 
 def encode_inputs(x: np.ndarray, info: dict) -> np.ndarray:
@@ -214,7 +243,13 @@ def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
             run, xf, y = _test_data(t, samples)
             x = xf.numpy()
         x_int = encode_inputs(x, info)
-    x_int = np.asarray(x_int, np.int64)[:samples]
+    from exporters.checks import check_inputs
+
+    from exporters.netx import read_netx
+
+    x_int, y = check_inputs(x_int, y, tuple(read_netx(t.net).in_shape),
+                            int(info["input_message_bits"]))
+    x_int = x_int[:samples]
     x = None if x is None else np.asarray(x)[:samples]
     y = None if y is None else np.asarray(y)[:samples]
     res: dict[str, Any] = {"samples": len(x_int), "net": str(t.net)}

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -21,17 +23,17 @@ class FileSystemError(Snn2hwError):
     """The operating system refused a read or write (disk full, read-only, no permission...)."""
 
 
-_UMASK: int | None = None
-
-
 def current_umask() -> int:
-    """The process umask (read once; os.umask can only be read by setting it)."""
-    global _UMASK
-    if _UMASK is None:
-        old = os.umask(0o022)
-        os.umask(old)
-        _UMASK = old
-    return _UMASK
+    """The process umask: from /proc on Linux (no side effect), else by setting and restoring it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
 
 
 def file_mode() -> int:
@@ -132,3 +134,35 @@ def os_error(e: OSError, path: str | Path | None = None, action: str = "access")
     why, fix = _FIXES.get(e.errno, (e.strerror or str(e), "check the path and the disk"))
     extra = f" ({e.strerror}: {e.filename})" if e.filename and str(e.filename) != str(where) else ""
     return FileSystemError(f"cannot {action} {where}: {why}{extra}; {fix}")
+
+
+@contextmanager
+def staged_dir(final: str | Path, *, what: str = "output folder", option: str | None = None):
+    """Yield a temp folder beside `final`; when the block succeeds its files are renamed into
+    `final` (created if needed), and on any failure nothing in `final` changes.
+
+    So a command that writes several files (an export) leaves either all of them or none; the
+    temp folder is removed in every case.
+    """
+    final = Path(final)
+    if final.exists() and not final.is_dir():
+        hint = f" (option {option})" if option else ""
+        raise FileSystemError(f"{what} {final} is a file, not a folder{hint}; choose another path "
+                              "or move the file away")
+    ensure_dir(final.parent, what=f"the parent of {what} {final.name}", option=option)
+    try:
+        stage = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+    except OSError as e:
+        raise os_error(e, final.parent, f"write {what} {final.name} into") from None
+    try:
+        yield stage
+        ensure_dir(final, what=what, option=option)
+        for entry in sorted(stage.iterdir()):
+            target = final / entry.name
+            if entry.is_dir() and target.is_dir():
+                shutil.rmtree(target)
+            os.replace(entry, target)
+    except OSError as e:
+        raise os_error(e, final, f"write {what}") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

@@ -37,12 +37,19 @@ def neuron_spec(cfg: RunConfig) -> NeuronSpec:
             f"unknown neuron preset {name!r}; choose one of {', '.join(PRESETS)} (option --neuron)"
         )
     fields = {f.name for f in dataclasses.fields(NeuronSpec)}
-    bad = sorted(set(cfg.student.neuron_params) - fields)
+    bad = sorted(map(str, set(cfg.student.neuron_params) - fields))
     if bad:
         raise ConfigError(
             f"unknown neuron parameter {bad[0]!r} in student.neuron_params; valid: {', '.join(sorted(fields))}"
         )
-    spec = dataclasses.replace(PRESETS[name], **cfg.student.neuron_params)
+    import typing
+
+    from snn2hw.config import _coerce
+
+    hints = typing.get_type_hints(NeuronSpec)
+    params = {k: _coerce(f"student.neuron_params.{k}", hints[k], v)
+              for k, v in cfg.student.neuron_params.items()}
+    spec = dataclasses.replace(PRESETS[name], **params)
     from snn2hw.neurons.surrogates import SURROGATE_GRADS
 
     if spec.surrogate not in SURROGATE_GRADS:
