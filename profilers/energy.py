@@ -109,7 +109,10 @@ def load_tables(path: str | Path) -> list[CostTable]:
     if not path.is_file():
         raise ProfileError(f"cost table file {path} does not exist (option --cost-table)")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ProfileError(f"cost table file {path} is not a text file (not UTF-8); give a YAML "
+                           "file like profilers/cost_tables.yaml (option --cost-table)") from None
     except yaml.YAMLError as e:
         raise ProfileError(f"cost table file {path} is not valid YAML: {e}") from None
     raw = data.get("tables", [data]) if isinstance(data, dict) else None

@@ -87,6 +87,16 @@ def atomic_write_text(path: str | Path, text: str, *, what: str = "file") -> Non
     atomic_write_bytes(path, text.encode(), what=what)
 
 
+def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the hidden temp files (.NAME.XXXX.tmp) a killed writer left in `folder`."""
+    gone = []
+    for p in Path(folder).glob(".*.tmp"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            gone.append(p)
+    return gone
+
+
 def ensure_dir(path: str | Path, *, what: str = "folder", option: str | None = None) -> Path:
     """mkdir -p `path`; a file in the way, a read-only disk or no permission is a FileSystemError."""
     path = Path(path)

@@ -18,7 +18,7 @@ from snn2hw.data import DatasetBundle, EventOptions, load_dataset
 from snn2hw.distill import FeatureShapes, StepOutputs, build_method
 from snn2hw.distill.taps import TeacherTaps, classifier_weight
 from snn2hw.errors import CheckpointError, ConfigError, Snn2hwError
-from snn2hw.fileio import ensure_dir
+from snn2hw.fileio import ensure_dir, remove_stale_temp_files
 from snn2hw.models import ModelSpec, build_model
 from snn2hw.neurons import PRESETS, NeuronSpec, set_backend
 from snn2hw.progress import Reporter
@@ -78,7 +78,10 @@ def load_data(cfg: RunConfig) -> DatasetBundle:
 def load_model(path: str | Path, role: str, bundle: DatasetBundle | None = None) -> tuple[nn.Module, ModelSpec, dict]:
     """Rebuild a model from a checkpoint; check its role and that it fits the dataset."""
     ck = load_checkpoint(path)
-    spec = ModelSpec.from_dict(ck["model"])
+    try:
+        spec = ModelSpec.from_dict(ck["model"])
+    except CheckpointError as e:
+        raise CheckpointError(f"checkpoint {path}: {e}") from None
     if spec.role != role:
         raise CheckpointError(f"{path} holds a {spec.role}, but a {role} is needed here")
     if bundle is not None and (tuple(spec.in_shape) != tuple(bundle.in_shape)
@@ -136,7 +139,10 @@ def _start_run(cfg: RunConfig, prefix: str, resume: str | Path | None) -> tuple[
             raise ConfigError(error)
         return cfg, open_run(Path(cfg.runs_dir) / cfg.name)
     if resume is not None:
-        return cfg, open_run(resume)
+        run = open_run(resume)
+        if info.is_main:
+            remove_stale_temp_files(run.path)
+        return cfg, run
     return _create_run(cfg, prefix)
 
 

@@ -63,9 +63,10 @@ class ModelSpec:
                 num_classes=int(d["num_classes"]), timesteps=int(d.get("timesteps", 1)),
                 neuron=NeuronSpec(**d.get("neuron", {})),
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CheckpointError(
-                f"the checkpoint's model record is incomplete or of an older format ({e}); "
+                f"the checkpoint's model record is incomplete or of an older format "
+                f"({type(e).__name__}: {e}); "
                 "re-create the checkpoint with this version of snn2hw"
             ) from None
 
