@@ -101,5 +101,9 @@ def register(app: typer.Typer) -> None:
                               device=device, export_dir=export_dir)  # type: ignore[arg-type]
         report = profile_run(target, opts)
         default_out = (export_dir if export_dir is not None else Path(target)) / "profile"
-        paths = write_report(report, out if out is not None else default_out)
-        print_summary(report, paths)
+        from snn2hw.fileio import staged_dir
+
+        out_dir = Path(out) if out is not None else default_out
+        with staged_dir(out_dir, what="report folder", option="--out") as stage:  # all or nothing
+            paths = write_report(report, stage)
+        print_summary(report, {k: out_dir / p.name for k, p in paths.items()})

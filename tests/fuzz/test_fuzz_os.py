@@ -291,3 +291,14 @@ def test_sigkill_of_a_training_run_then_resume(fuzz_run, tmp_path):
     cfg = _run_config(RunConfig(), run)
     _start_run(cfg, "x", run)
     assert not list(run.glob(".*.tmp"))
+
+
+def test_profile_report_on_a_full_disk_leaves_nothing(cli, run_copy, tmp_path, monkeypatch):
+    TALLY["kill/disk-full trials"] += 1
+    _fail_writes(monkeypatch, "report.html", errno.ENOSPC)
+    before = tree(tmp_path)
+    rejected(cli("profile", run_copy, "--samples", "8", "--out", tmp_path / "rep"),
+             "disk is full", "report.html", unchanged=(tmp_path, before))
+    f = tmp_path / "afile"
+    f.write_text("x")
+    rejected(cli("profile", run_copy, "--samples", "8", "--out", f), "is a file", "--out")
