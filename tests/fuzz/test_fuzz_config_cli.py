@@ -61,7 +61,6 @@ BAD_FLAGS = [
     (["--augment", "spin"], ["data.augment"]),
     (["--dataset", "nmnist", "--frame-size", "0"], ["data.frame_size", "positive"]),
     (["--dataset", "nmnist", "--data-root", "/nonexistent/nmnist"], ["N-MNIST folder", "does not exist"]),
-    (["--dataset", "cifar10", "--teacher-arch", "event-cnn"], []),
 ]
 
 
