@@ -22,9 +22,9 @@ app = typer.Typer(
 
 
 def user_errors(fn: Callable) -> Callable:
-    """The one place where failures become messages: a user error (Snn2hwError, or an OSError such
-    as a full disk, a read-only folder or a missing permission) prints one paragraph on stderr and
-    exits with code 2; anything else is a bug in snn2hw, printed as one paragraph naming the code
+    """The one place where failures become messages: a user error (Snn2hwError, or any OSError:
+    a full disk, a read-only folder, a missing permission, an unreadable file) prints one
+    paragraph on stderr and exits with code 2; anything else is a bug in snn2hw, printed as one paragraph naming the code
     location (exit code 1; SNN2HW_DEBUG=1 shows the full traceback). Never a deep traceback."""
 
     @functools.wraps(fn)
@@ -42,10 +42,10 @@ def user_errors(fn: Callable) -> Callable:
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort, TyperException):
             raise
-        except OSError as e:
-            from snn2hw.fileio import is_user_os_error, os_error
+        except OSError as e:  # the disk, a permission or a path: the user's environment
+            from snn2hw.fileio import os_error
 
-            if not is_user_os_error(e) or os.environ.get("SNN2HW_DEBUG"):
+            if os.environ.get("SNN2HW_DEBUG"):
                 raise
             typer.echo(f"Error: {_one_paragraph(str(os_error(e)))}", err=True)
             raise typer.Exit(2) from None

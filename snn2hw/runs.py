@@ -35,6 +35,8 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     try:
         atomic_write_bytes(path, buf.getvalue(), what="checkpoint")
     except FileSystemError as e:
+        if not (path.parent / CONFIG_FILE).is_file():  # not inside a run folder (an export)
+            raise
         raise CheckpointError(f"{e}. {_last_good(path)}") from None
 
 
@@ -195,7 +197,11 @@ class RunDir:
         atomic_write_text(self.path / METRICS_FILE, "".join(json.dumps(m) + "\n" for m in kept))
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        atomic_write_text(self.summary_path, json.dumps(summary, indent=2) + "\n")
+        try:
+            atomic_write_text(self.summary_path, json.dumps(summary, indent=2) + "\n", what="summary")
+        except FileSystemError as e:
+            raise CheckpointError(f"{e}. Training finished; {_last_good(self.summary_path)} "
+                                  "(it only writes the summary)") from None
 
     def summary(self) -> dict[str, Any]:
         if not self.summary_path.exists():
