@@ -2,6 +2,7 @@
 
 Same dynamics as functional.lif_step (h = leak * v + x; z = H(h - v_th); hard or soft reset),
 so spikes are identical to the reference path; gradients equal autograd's through the reference.
+The state is fp32 for bf16/fp16 inputs (autocast); spikes and gradients keep the input's dtype.
 It saves only h (pre-reset membrane) and z for backward, writes every step's results in place
 into those two buffers, and runs 3 small ops per step forward and 1 per step backward instead of
 autograd's ~9 + ~12 nodes with their temporaries (measured on CPU: benchmarks/train_throughput.py).
@@ -20,11 +21,16 @@ from snn2hw.neurons.layers import NeuronSpec
 from snn2hw.neurons.surrogates import SURROGATE_GRADS
 
 
+def state_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The membrane state's dtype: fp32 for half-precision inputs (bf16/fp16 autocast), else dtype."""
+    return torch.float32 if dtype in (torch.bfloat16, torch.float16) else dtype
+
+
 class _MultiStepLIF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, spec: NeuronSpec) -> torch.Tensor:  # type: ignore[override]
         leak, v_th, v_reset = spec.effective_leak, spec.v_th, spec.v_reset
-        h_all = torch.empty_like(x)
+        h_all = torch.empty_like(x, dtype=state_dtype(x.dtype))
         z_all = torch.empty_like(x)
         v = None
         for t in range(x.shape[0]):
@@ -41,12 +47,13 @@ class _MultiStepLIF(torch.autograd.Function):
             else:
                 v = torch.where(z.bool(), v_reset, h)
         ctx.save_for_backward(h_all, z_all)
-        ctx.spec = spec
+        ctx.spec, ctx.in_dtype = spec, x.dtype
         return z_all
 
     @staticmethod
     def backward(ctx, grad_z: torch.Tensor):  # type: ignore[override]
         h_all, z_all = ctx.saved_tensors
+        z_all = z_all.to(h_all.dtype)  # the state's dtype (a no-op unless the input is bf16/fp16)
         s: NeuronSpec = ctx.spec
         leak = s.effective_leak
         sg = SURROGATE_GRADS[s.surrogate](h_all - s.v_th, s.surrogate_width)
@@ -61,7 +68,7 @@ class _MultiStepLIF(torch.autograd.Function):
         g = grad_x[-1]
         for t in range(h_all.shape[0] - 2, -1, -1):
             g = grad_x[t].add_(g, alpha=leak) if carry is None else grad_x[t].addcmul_(carry[t], g)
-        return grad_x, None
+        return grad_x.to(ctx.in_dtype), None
 
 
 def multistep_lif(x: torch.Tensor, spec: NeuronSpec) -> torch.Tensor:
