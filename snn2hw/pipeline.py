@@ -22,6 +22,7 @@ from snn2hw.neurons import PRESETS, NeuronSpec, set_backend
 from snn2hw.progress import Reporter
 from snn2hw.runs import RunDir, atomic_write_text, load_checkpoint, new_run_name, open_run, save_checkpoint
 from snn2hw.train import Phase, evaluate, eval_loader, fit, resolve_device
+from snn2hw.train_step import check_step_options
 
 
 def neuron_spec(cfg: RunConfig) -> NeuronSpec:
@@ -199,6 +200,9 @@ def _preflight(cfg: RunConfig, method, student: nn.Module, bundle: DatasetBundle
 def distill(cfg: RunConfig, *, resume: str | Path | None = None,
             reporter: Reporter | None = None) -> dict[str, Any]:
     """Teacher (trained or loaded) -> spiking student trained with the configured method."""
+    # --cuda-graphs/--precision that cannot run here fail before a run folder is made
+    check_step_options(resolve_device(cfg.train.device), precision=cfg.train.precision,
+                       cuda_graphs=cfg.train.cuda_graphs, distributed=distributed.current().active)
     cfg, run = _start_run(cfg, f"{cfg.data.dataset}-{cfg.distill.method}", resume)
     device = resolve_device(cfg.train.device)
     reporter = reporter if reporter is not None and distributed.current().is_main else Reporter()
@@ -250,7 +254,8 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
 
     last = fit(
         Phase("student", student, sspec, step, cfg.train.epochs, cfg.train.lr, extra=method,
-              compile=cfg.train.compile),
+              compile=cfg.train.compile, precision=cfg.train.precision,
+              cuda_graphs=cfg.train.cuda_graphs),
         bundle.train, bundle.test, batch_size=cfg.data.batch_size,
         num_workers=cfg.data.num_workers, cfg=cfg.train, seed=cfg.train.seed + 1, run=run,
         ckpt_path=run.student_ckpt, device=device, reporter=reporter,
