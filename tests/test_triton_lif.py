@@ -115,6 +115,21 @@ def test_triton_expanded_input_and_single_step():
 
 
 @interpreted
+def test_triton_channels_last_layout_is_used_as_is():
+    """A channels-last conv output split into [T, B, C, H, W] runs without a copy, in its layout."""
+    spec = SPECS["idsnn"]
+    x = (torch.randn(3 * 2, 5, 4, 6) + 0.3).to(memory_format=torch.channels_last)
+    x = x.view(3, 2, 5, 4, 6)
+    assert not x.is_contiguous()
+    w = torch.randn(x.shape)
+    _, z_t, g_t = _run(spec, "triton", x, w)
+    _, z_f, g_f = _run(spec, "fused", x.contiguous(), w)
+    assert z_t.stride() == x.stride()
+    assert torch.equal(z_t, z_f)
+    torch.testing.assert_close(g_t, g_f, rtol=1e-5, atol=1e-6)
+
+
+@interpreted
 def test_triton_model_gradients_match_fused():
     from snn2hw.models import ModelSpec, build_model
 

@@ -73,22 +73,41 @@ def _constants(spec: NeuronSpec) -> tuple[float, float]:
     }[spec.surrogate]
 
 
-def _steps(x: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """x [T, ...] as (tensor, stride between steps): one step must be contiguous; the step stride
-    may be anything (0 for an input expanded over time, which is then not copied)."""
-    if not x[0].is_contiguous():
-        x = x.contiguous()
-    return x, x.stride(0) if x.shape[0] > 1 else x[0].numel()
+def _dense(x: torch.Tensor) -> bool:
+    """x covers its memory exactly once in some dimension order (contiguous, channels-last, ...)."""
+    expected = 1
+    dims = sorted(((st, sz) for sz, st in zip(x.shape, x.stride()) if sz != 1))
+    for stride, size in dims:
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _layout(x: torch.Tensor) -> tuple[torch.Tensor, int, torch.Tensor, torch.Tensor]:
+    """(x, step stride, h buffer, z buffer). The kernels walk memory: any dense layout in which the
+    steps are outermost (contiguous, or a channels-last map split into [T, B]) is used as is, h and z
+    taking x's strides; an input expanded over time (step stride 0, dense steps) is read without a
+    copy; anything else is made contiguous first."""
+    T, N = x.shape[0], x[0].numel()
+    if not (_dense(x) and (T == 1 or x.stride(0) == N)):
+        if not (x.stride(0) == 0 and x[0].is_contiguous()):
+            x = x.contiguous()
+    if x.stride(0) == 0:
+        h = torch.empty(x.shape, dtype=torch.float32, device=x.device)
+        return x, 0, h, torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    h = torch.empty_like(x, dtype=torch.float32)  # preserves x's (dense) strides
+    z = torch.empty_like(x)
+    assert h.stride() == x.stride() == z.stride()
+    return x, N, h, z
 
 
 class _TritonLIF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, spec: NeuronSpec) -> torch.Tensor:  # type: ignore[override]
         triton, fwd, _ = _kernels()
-        x, stride_t = _steps(x)
+        x, stride_t, h, z = _layout(x)
         T, N = x.shape[0], x[0].numel()
-        h = torch.empty(x.shape, dtype=torch.float32, device=x.device)
-        z = torch.empty(x.shape, dtype=x.dtype, device=x.device)
         if N:
             fwd[(triton.cdiv(N, BLOCK),)](
                 x, h, z, T, N, stride_t, float(spec.effective_leak), float(spec.v_th),
@@ -102,9 +121,10 @@ class _TritonLIF(torch.autograd.Function):
         triton, _, bwd = _kernels()
         (h,) = ctx.saved_tensors
         s: NeuronSpec = ctx.spec
-        grad_z = grad_z.contiguous()
+        if grad_z.stride() != h.stride():  # the kernel reads grad_z in h's memory order
+            grad_z = torch.empty_like(h, dtype=grad_z.dtype).copy_(grad_z)
         T, N = h.shape[0], h[0].numel()
-        grad_x = torch.empty(h.shape, dtype=ctx.in_dtype, device=h.device)
+        grad_x = torch.empty_like(h, dtype=ctx.in_dtype)
         c0, c1 = _constants(s)
         if N:
             bwd[(triton.cdiv(N, BLOCK),)](
