@@ -135,3 +135,34 @@ def test_cuda_graph_step_trains_like_the_eager_step(opt_name):
     assert gb.replays >= 4
     for (n, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
         torch.testing.assert_close(pb, pa, rtol=1e-4, atol=1e-5, msg=n)
+
+
+def test_training_forward_runs_the_layers_before_the_first_neuron_once():
+    """Direct encoding in training: the digits student's conv1 runs on [B, ...] once; logits and
+    gradients equal the T*B-folded computation (fed as the same image repeated in a [B, T, ...]
+    sequence, which takes the plain path)."""
+    torch.manual_seed(0)
+    shape = (1, 8, 8)
+    m = build_model(ModelSpec("student", "digits-snn", shape, 10, 3, PRESETS["tet"])).train()
+    conv1 = next(mod for mod in m.modules() if isinstance(mod, nn.Conv2d))
+    seen = []
+    hook = conv1.register_forward_hook(lambda mod, i, o: seen.append(i[0].shape[0]))
+    x = torch.rand(4, *shape)
+    outs, grads = [], []
+    for inp in (x, x.unsqueeze(1).expand(4, 3, *shape)):
+        m.zero_grad()
+        out = m(inp)
+        out.pow(2).sum().backward()
+        outs.append(out.detach())
+        grads.append({n: p.grad.clone() for n, p in m.named_parameters()})
+    hook.remove()
+    assert seen == [4, 12]  # once per sample, then once per sample and step
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-5, atol=1e-6)
+    for n in grads[0]:
+        torch.testing.assert_close(grads[0][n], grads[1][n], rtol=1e-4, atol=1e-6, msg=n)
+    m.eval()
+    seen.clear()
+    hook = conv1.register_forward_hook(lambda mod, i, o: seen.append(i[0].shape[0]))
+    m(x)
+    hook.remove()
+    assert seen == [12]  # evaluation (profilers, export checks) keeps the per-step folding
