@@ -86,8 +86,12 @@ def main() -> None:
     ap.add_argument("--timesteps", type=int, default=4)
     ap.add_argument("--iters", type=int, default=20, help="timed steps per round")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads (0: torch's default); 1 is steadier on a shared, loaded CPU")
     ap.add_argument("--out", default="benchmarks/results/train_throughput_cpu.json")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     in_shape = SHAPES.get(args.arch, (3, 32, 32))
     spec = ModelSpec("student", args.arch, in_shape, 10, args.timesteps, PRESETS["tet"])

@@ -128,7 +128,7 @@ class _TritonLIF(torch.autograd.Function):
         c0, c1 = _constants(s)
         if N:
             bwd[(triton.cdiv(N, BLOCK),)](
-                grad_z, h, grad_x, T, N, float(s.effective_leak), float(s.v_th),
+                grad_z, h, grad_x, T, N, (T - 1) * N, float(s.effective_leak), float(s.v_th),
                 float(s.v_reset), float(c0), float(c1), SOFT=s.reset == "soft",
                 DETACH=bool(s.detach_reset), SURROGATE=SURROGATE_IDS[s.surrogate], BLOCK=BLOCK,
                 num_warps=4)
