@@ -86,8 +86,12 @@ def main() -> None:
     ap.add_argument("--timesteps", type=int, default=4)
     ap.add_argument("--iters", type=int, default=20, help="timed steps per round")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads (0: torch's default); 1 is steadier on a shared, loaded CPU")
     ap.add_argument("--out", default="benchmarks/results/train_throughput_cpu.json")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     in_shape = SHAPES.get(args.arch, (3, 32, 32))
     spec = ModelSpec("student", args.arch, in_shape, 10, args.timesteps, PRESETS["tet"])
@@ -96,9 +100,12 @@ def main() -> None:
         x, y = torch.rand(b, *in_shape), torch.randint(0, 10, (b,))
         models = variants(build_model(spec))
         steps = {k: step_fn(m, x, y) for k, m in models.items()}
-        for s in steps.values():  # warm-up (and compilation)
+        warm: dict[str, float] = {}
+        for k, s in steps.items():  # warm-up (and compilation), timed: the compile cost
+            t0 = time.perf_counter()
             for _ in range(3):
                 s()
+            warm[k] = time.perf_counter() - t0
         times: dict[str, list[float]] = {k: [] for k in steps}
         for _ in range(args.rounds):
             for k, s in steps.items():
@@ -107,16 +114,25 @@ def main() -> None:
                     s()
                 times[k].append((time.perf_counter() - t0) / args.iters)
         norse = statistics.median(times["norse LIF"])
+        default = statistics.median(times["snn2hw fused"])
         for k, ts in times.items():
             ms = statistics.median(ts)
-            rows.append({"variant": k, "arch": args.arch, "batch": b, "timesteps": args.timesteps,
-                         "ms_per_step": 1e3 * ms, "images_per_s": b / ms, "vs_norse": norse / ms,
-                         "spread_ms": 1e3 * (max(ts) - min(ts))})
+            row = {"variant": k, "arch": args.arch, "batch": b, "timesteps": args.timesteps,
+                   "ms_per_step": 1e3 * ms, "images_per_s": b / ms, "vs_norse": norse / ms,
+                   "vs_default": default / ms, "spread_ms": 1e3 * (max(ts) - min(ts)),
+                   "warmup_3_steps_s": warm[k]}
+            if "compile" in k:  # steps after which compiling beats the default, compile included
+                gain = default - ms
+                row["break_even_steps"] = (warm[k] - 3 * default) / gain if gain > 0 else None
+            rows.append(row)
     print(f"\n{args.arch}, T={args.timesteps}, CPU ({torch.get_num_threads()} threads), fp32")
-    print(f"{'variant':32} {'B':>5} {'ms/step':>9} {'img/s':>9} {'x Norse':>8}")
+    print(f"{'variant':32} {'B':>5} {'ms/step':>9} {'img/s':>9} {'x Norse':>8} {'x default':>9} "
+          f"{'warm-up s':>9} {'break-even steps':>16}")
     for r in rows:
+        be = r.get("break_even_steps")
         print(f"{r['variant']:32} {r['batch']:>5} {r['ms_per_step']:>9.2f} {r['images_per_s']:>9.0f} "
-              f"{r['vs_norse']:>8.2f}")
+              f"{r['vs_norse']:>8.2f} {r['vs_default']:>9.2f} {r['warmup_3_steps_s']:>9.1f} "
+              f"{'' if 'compile' not in r['variant'] else ('never' if be is None else f'{be:.0f}'):>16}")
     import norse
 
     result = {"device": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),

@@ -182,8 +182,10 @@ def distill(
     lr: Optional[float] = typer.Option(None, "--lr", help="Student learning rate (default: 3e-3)."),
     seed: Optional[int] = SeedOpt,
     device: Optional[str] = DeviceOpt,
-    neuron_backend: Optional[str] = typer.Option(None, "--neuron-backend", help="Neuron implementation: auto (fused where available), fused, reference."),
+    neuron_backend: Optional[str] = typer.Option(None, "--neuron-backend", help="Neuron implementation: auto (triton on CUDA, else fused, where available), fused, reference, triton."),
     compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="Compile the student's training step with torch.compile (faster steps after a one-time compile of ~15 s on CPU)."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="Student training precision: fp32 (default) or bf16 (autocast; neuron state stays fp32)."),
+    cuda_graphs: Optional[bool] = typer.Option(None, "--cuda-graphs/--no-cuda-graphs", help="Replay the student's whole training step (forward, backward, optimizer) as one CUDA graph; CUDA only."),
     resume: Optional[Path] = ResumeOpt,
 ) -> None:
     """Train a spiking student from an ANN teacher with knowledge distillation.
@@ -203,6 +205,7 @@ def distill(
         "distill.feature_weight": feature_weight, "distill.sastc_variant": sastc_variant,
         "train.epochs": epochs, "train.lr": lr, "train.seed": seed,
         "train.device": device, "train.neuron_backend": neuron_backend, "train.compile": compile_,
+        "train.precision": precision, "train.cuda_graphs": cuda_graphs,
         **_event_overrides(frame_size, denoise_us, augment, split, split_seed, cache, cache_dir),
     }
     _check_resume(resume, {**overrides, "_config": config, "_set": set_ or None})

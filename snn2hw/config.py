@@ -87,10 +87,15 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     """auto (CUDA when present), cpu, cuda, cuda:N."""
-    neuron_backend: Literal["auto", "fused", "reference"] = "auto"
-    """Neuron implementation: fused (one autograd node over T), reference (autograd step loop)."""
+    neuron_backend: Literal["auto", "fused", "reference", "triton"] = "auto"
+    """Neuron implementation: fused (one autograd node over T), reference (autograd step loop),
+    triton (one CUDA kernel over T); auto = triton on CUDA when installed, else fused."""
     compile: bool = False
     """Run the student's training forward through torch.compile (one-time compile cost)."""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """Student training precision: fp32, or bf16 autocast (neuron state stays fp32)."""
+    cuda_graphs: bool = False
+    """Replay the student's whole training step as one CUDA graph (CUDA only)."""
 
 
 @dataclass
@@ -181,6 +186,7 @@ CLI_FLAGS: dict[str, str] = {
     "student.neuron": "--neuron", "train.epochs": "--epochs", "train.lr": "--lr",
     "train.seed": "--seed", "train.device": "--device", "distill.method": "--method",
     "train.neuron_backend": "--neuron-backend", "train.compile": "--compile",
+    "train.precision": "--precision", "train.cuda_graphs": "--cuda-graphs",
     "distill.tau": "--tau", "distill.weight": "--kd-weight",
     "distill.feature_weight": "--feature-weight", "distill.sastc_variant": "--sastc-variant",
     "data.frame_size": "--frame-size", "data.denoise_us": "--denoise-us",

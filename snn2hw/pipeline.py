@@ -27,6 +27,7 @@ from snn2hw.runs import (
     new_run_name, open_run, save_checkpoint,
 )
 from snn2hw.train import Phase, evaluate, eval_loader, fit, resolve_device
+from snn2hw.train_step import check_step_options
 
 
 def neuron_spec(cfg: RunConfig) -> NeuronSpec:
@@ -281,6 +282,9 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
     """Teacher (trained or loaded) -> spiking student trained with the configured method."""
     cfg = _run_config(cfg, resume)
     distributed.init_from_env(cfg.train.device)
+    # --cuda-graphs/--precision that cannot run here fail before a run folder is made
+    check_step_options(resolve_device(cfg.train.device), precision=cfg.train.precision,
+                       cuda_graphs=cfg.train.cuda_graphs, distributed=distributed.current().active)
     device = resolve_device(cfg.train.device)
     bundle = load_data(cfg)
     method = build_method(cfg.distill)
@@ -332,7 +336,8 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
 
     last = fit(
         Phase("student", student, sspec, step, cfg.train.epochs, cfg.train.lr, extra=method,
-              compile=cfg.train.compile),
+              compile=cfg.train.compile, precision=cfg.train.precision,
+              cuda_graphs=cfg.train.cuda_graphs),
         bundle.train, bundle.test, batch_size=cfg.data.batch_size,
         num_workers=cfg.data.num_workers, cfg=cfg.train, seed=cfg.train.seed + 1, run=run,
         ckpt_path=run.student_ckpt, device=device, reporter=reporter,

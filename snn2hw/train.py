@@ -16,6 +16,7 @@ from snn2hw.config import TrainConfig
 from snn2hw.models import ModelSpec
 from snn2hw.progress import Reporter
 from snn2hw.runs import RunDir, check_spec, load_checkpoint, load_state, save_checkpoint
+from snn2hw.train_step import TrainStep, check_step_options
 
 # (net, x, y) -> ({"loss": total, named terms...}, logits); net is the model to call (the model
 # itself, or its DistributedDataParallel wrapper under torchrun, so gradients are synchronised).
@@ -37,6 +38,10 @@ class Phase:
     """Trainable parts outside the model (e.g. a method's connectors); optimised and saved too."""
     compile: bool = False
     """Call the model through torch.compile in training steps (evaluation stays eager)."""
+    precision: str = "fp32"
+    """fp32, or bf16 autocast in the training forward (neuron state stays fp32)."""
+    cuda_graphs: bool = False
+    """Replay the whole training step (forward, backward, optimizer) as one CUDA graph."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -105,10 +110,11 @@ def eval_loader(test: Dataset, batch_size: int, num_workers: int = 0, pin: bool 
                       num_workers=num_workers, pin_memory=pin)
 
 
-def _optimizer(params, cfg: TrainConfig, lr: float) -> torch.optim.Optimizer:
+def _optimizer(params, cfg: TrainConfig, lr: float, capturable: bool = False) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
+    # capturable: the step count lives on the GPU, so a CUDA graph can record the update
+    return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay, capturable=capturable)
 
 
 def fit(
@@ -133,10 +139,12 @@ def fit(
     batch), metrics are summed over ranks, and rank 0 alone writes. Returns the last record.
     """
     info = distributed.current()
+    check_step_options(device, precision=phase.precision, cuda_graphs=phase.cuda_graphs,
+                       distributed=info.active)
     model = phase.model.to(device)
     extra = phase.extra.to(device) if phase.extra is not None else None
     params = list(model.parameters()) + (list(extra.parameters()) if extra is not None else [])
-    opt = _optimizer(params, cfg, phase.lr)
+    opt = _optimizer(params, cfg, phase.lr, capturable=phase.cuda_graphs)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(phase.epochs, 1))
              if cfg.scheduler == "cosine" else None)
     start, last = 1, {}
@@ -167,6 +175,8 @@ def fit(
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if phase.compile:
         net = torch.compile(net)
+    train_step = TrainStep(phase.step, net, opt, precision=phase.precision,
+                           cuda_graphs=phase.cuda_graphs)
     for epoch in range(start, phase.epochs + 1):
         t0 = time.perf_counter()
         train_loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
@@ -178,10 +188,7 @@ def fit(
         for x, y in reporter.iterate(train_loader, f"{phase.name} {epoch}/{phase.epochs}",
                                      total=len(train_loader)):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            terms, logits = phase.step(net, x, y)
-            opt.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            opt.step()
+            terms, logits = train_step(x, y)  # forward, backward, optimizer step
             n = y.numel()
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + v.detach().item() * n

@@ -45,9 +45,21 @@ class SpikingNet(nn.Module):
 
     def forward_sequence(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Readout per time step [T, B, classes] and the tapped features {name: [T, B, ...]}."""
-        h = self.to_sequence(x)
         feats: dict[str, torch.Tensor] = {}
-        for name, layer in self.body.named_children():
+        layers = list(self.body.named_children())
+        first = 0
+        if self.training and tuple(x.shape[1:]) == self.in_shape:
+            # Direct encoding repeats the image at every step, so the per-sample layers in front
+            # of the first neuron (conv, pooling, ...) give the same result at every step: in
+            # training they run once on [B, ...] and their output is repeated (a view, no copy).
+            # Same values; the weight gradient is summed over steps before the conv's backward
+            # instead of after. Evaluation (what profilers hook) keeps the plain T*B folding.
+            while (first < len(layers) and _per_sample(layers[first][1])
+                   and layers[first][0] not in self.feature_taps):
+                x = layers[first][1].layer(x)
+                first += 1
+        h = x.unsqueeze(0).expand(self.timesteps, *x.shape) if first else self.to_sequence(x)
+        for name, layer in layers[first:]:
             h = layer(h)
             if name in self.feature_taps:
                 feats[name] = h
@@ -61,6 +73,16 @@ class SpikingNet(nn.Module):
         """
         out, feats = self.forward_sequence(x)
         return (out, feats) if with_features else out.mean(0)
+
+
+PER_SAMPLE_LAYERS = (nn.Conv2d, nn.Linear, nn.AvgPool2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d,
+                     nn.Flatten, nn.Identity)
+"""Stateless layers whose output for a sample depends on that sample alone, deterministically
+(not BatchNorm, which normalises over the batch, nor Dropout)."""
+
+
+def _per_sample(m: nn.Module) -> bool:
+    return isinstance(m, TimeFolded) and type(m.layer) in PER_SAMPLE_LAYERS
 
 
 def conv_block(c_in: int, c_out: int, spec: NeuronSpec, *, bn: bool = False) -> list[nn.Module]:

@@ -60,8 +60,8 @@ PRESETS: dict[str, NeuronSpec] = {
 }
 
 
-Backend = Literal["auto", "fused", "reference"]
-BACKENDS: tuple[str, ...] = ("auto", "fused", "reference")
+Backend = Literal["auto", "fused", "reference", "triton"]
+BACKENDS: tuple[str, ...] = ("auto", "fused", "reference", "triton")
 
 
 class SpikingNeuron(nn.Module):
@@ -69,7 +69,9 @@ class SpikingNeuron(nn.Module):
 
     State starts at zero for every forward call (one sample sequence per call). backend:
     "reference" steps functional.lif_step under autograd; "fused" runs neurons.fused (same spikes,
-    same gradients, one autograd node); "auto" takes fused where it exists (lif, if).
+    same gradients, one autograd node); "triton" runs neurons.triton_lif (one kernel over all T,
+    CUDA); "auto" takes triton for lif/if on CUDA when triton is installed, else fused for lif/if,
+    else (cuba) the reference loop.
     """
 
     def __init__(self, spec: NeuronSpec, backend: Backend = "auto") -> None:
@@ -80,10 +82,20 @@ class SpikingNeuron(nn.Module):
 
     @property
     def resolved_backend(self) -> str:
-        """The path forward() takes: 'fused' or 'reference'."""
+        """The path forward() takes on CPU tensors: 'fused', 'reference' or 'triton'."""
         if self.backend == "reference" or self.spec.kind == "cuba":
             return "reference"
-        return "fused"
+        return "triton" if self.backend == "triton" else "fused"
+
+    def path_for(self, x: torch.Tensor) -> str:
+        """The path forward(x) takes: resolved_backend, with auto -> triton for CUDA tensors."""
+        path = self.resolved_backend
+        if path == "fused" and self.backend == "auto" and x.is_cuda:
+            from snn2hw.neurons.triton_lif import supports
+
+            if supports(self.spec, x):
+                return "triton"
+        return path
 
     def extra_repr(self) -> str:
         s = self.spec
@@ -91,7 +103,12 @@ class SpikingNeuron(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = self.spec
-        if self.resolved_backend == "fused":
+        path = self.path_for(x)
+        if path == "triton":
+            from snn2hw.neurons.triton_lif import multistep_lif_triton
+
+            return multistep_lif_triton(x, s)
+        if path == "fused":
             from snn2hw.neurons.fused import multistep_lif
 
             return multistep_lif(x, s)
@@ -131,13 +148,15 @@ class TimeFolded(nn.Module):
 
 
 def set_backend(model: nn.Module, backend: str) -> nn.Module:
-    """Select the neuron implementation of every SpikingNeuron in model (auto, fused, reference)."""
+    """Select the neuron implementation of every SpikingNeuron in model (auto, fused, reference,
+    triton)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown neuron backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if backend == "fused":
+    if backend in ("fused", "triton"):
         kinds = {m.spec.kind for m in model.modules() if isinstance(m, SpikingNeuron)}
         if "cuba" in kinds:
-            raise ValueError("the fused backend covers lif and if neurons; this model has cuba neurons")
+            raise ValueError(f"the {backend} backend covers lif and if neurons; this model has "
+                             "cuba neurons (use auto or reference)")
     for m in model.modules():
         if isinstance(m, SpikingNeuron):
             m.backend = backend  # type: ignore[assignment]
