@@ -120,6 +120,8 @@ def distill(
     download: Optional[bool] = DownloadOpt,
     batch_size: Optional[int] = BatchOpt,
     teacher: Optional[str] = typer.Option(None, "--teacher", help="Teacher checkpoint (teacher.pt) to use instead of training one."),
+    teacher_weights: Optional[str] = typer.Option(None, "--teacher-weights", help="Teacher state dict file (ours, torchvision-style, or a paper's reference code) for --teacher-arch, used instead of training one."),
+    recipe: Optional[str] = typer.Option(None, "--recipe", help="Start from a paper recipe (see `snn2hw recipes`); other options and --set override it."),
     teacher_arch: Optional[str] = TeacherArchOpt,
     teacher_epochs: Optional[int] = TeacherEpochsOpt,
     student_arch: Optional[str] = typer.Option(None, "--student-arch", help="Spiking student: digits-snn, digits-resnet, vgg11, vgg16, resnet18, resnet19, wrn16-2, nmnist-snn, vggsnn (default: the dataset's; digits-snn for static data)."),
@@ -156,6 +158,7 @@ def distill(
     overrides = {
         "name": name, "runs_dir": runs_dir, "data.dataset": dataset, "data.data_root": data_root,
         "data.download": download, "data.batch_size": batch_size, "teacher.path": teacher,
+        "teacher.weights": teacher_weights,
         "teacher.arch": teacher_arch, "teacher.epochs": teacher_epochs,
         "student.arch": student_arch, "student.timesteps": timesteps, "student.neuron": neuron,
         "distill.method": method, "distill.tau": tau, "distill.weight": kd_weight,
@@ -164,8 +167,17 @@ def distill(
         "train.device": device, "train.neuron_backend": neuron_backend, "train.compile": compile_,
         **_event_overrides(frame_size, denoise_us, augment, split, split_seed, cache, cache_dir),
     }
-    _check_resume(resume, {**overrides, "_config": config, "_set": set_ or None})
-    cfg = _resolve(config, set_, overrides)
+    _check_resume(resume, {**overrides, "_config": config, "_set": set_ or None, "--recipe": recipe})
+    if recipe is not None:
+        from snn2hw.errors import ConfigError
+        from snn2hw.recipes import load_recipe, recipe_config
+
+        if config is not None:
+            raise ConfigError("--recipe and --config both give a whole configuration; use one "
+                              "(override single keys of a recipe with options or --set)")
+        cfg = recipe_config(load_recipe(recipe), set_ or [], overrides)
+    else:
+        cfg = _resolve(config, set_, overrides)
     s = run_distill(cfg, resume=resume, reporter=RichReporter())
     rows = []
     if s["teacher"]:
@@ -242,6 +254,34 @@ def eval_(
             for role in ("teacher", "student") if role in r]
     rows.append(("test samples", str(r["test_samples"])))
     _table(f"snn2hw eval: {r['dataset']}", rows, saved=r["run_dir"])
+
+
+@app.command("recipes")
+@user_errors
+def recipes_(
+    paper: Optional[str] = typer.Option(None, "--paper", help="Show only this paper's recipes (KDSNN, SASTC, CKDSNN, IDSNN)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the recipes as JSON."),
+) -> None:
+    """List the papers' recipes with the accuracy each paper reports; run one with
+    `snn2hw distill --recipe NAME` or `python benchmarks/reproduce.py --recipe NAME`."""
+    from snn2hw.recipes import load_recipes
+
+    rows = [r.summary() for r in load_recipes() if paper is None or r.paper.lower() == paper.lower()]
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="snn2hw recipes (reported = the paper's top-1 test accuracy at the recipe's T)")
+    for col in ("name", "paper", "source", "dataset", "T", "student", "teacher", "method",
+                "optimizer", "schedule", "epochs", "batch", "reported"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(*[("-" if r[k] is None else f"{r[k]:.2f}%" if k == "reported" else str(r[k]))
+                    for k in ("name", "paper", "source", "dataset", "T", "student", "teacher",
+                              "method", "optimizer", "schedule", "epochs", "batch", "reported")])
+    Console().print(t)
 
 
 # Commands contributed by the other top-level packages (each module has register(app)).
