@@ -274,14 +274,17 @@ def recipes_(
     from rich.table import Table
 
     t = Table(title="snn2hw recipes (reported = the paper's top-1 test accuracy at the recipe's T)")
-    for col in ("name", "paper", "source", "dataset", "T", "student", "teacher", "method",
-                "optimizer", "schedule", "epochs", "batch", "reported"):
-        t.add_column(col, overflow="fold")
+    cols = ("name", "source", "dataset", "T", "student", "teacher", "method", "optimizer",
+            "schedule", "epochs", "batch", "reported")
+    for col in cols:
+        t.add_column(col, no_wrap=col in ("name", "reported"), overflow="fold",
+                     justify="right" if col == "reported" else "left")
     for r in rows:
         t.add_row(*[("-" if r[k] is None else f"{r[k]:.2f}%" if k == "reported" else str(r[k]))
-                    for k in ("name", "paper", "source", "dataset", "T", "student", "teacher",
-                              "method", "optimizer", "schedule", "epochs", "batch", "reported")])
+                    for k in cols])
     Console().print(t)
+    typer.echo("Docs with the sources of every number: docs/recipes.md. Run one: "
+               "snn2hw distill --recipe NAME")
 
 
 # Commands contributed by the other top-level packages (each module has register(app)).

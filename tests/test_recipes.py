@@ -1,0 +1,156 @@
+"""Recipes: each file equals its row in docs/recipes.md (the transcribed sources), builds, and
+trains 2 steps through the real pipeline on random data of the dataset's shape."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from snn2hw.config import config_from_dict
+from snn2hw.models import STUDENTS, TEACHERS, ModelSpec, build_model
+from snn2hw.recipes import load_recipe, load_recipes, recipe_config
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "recipes.md"
+RECIPES = load_recipes()
+# Recipes whose networks take > ~5 s for 2 steps on a 2-core CPU (ResNet-19-sized or 128x128).
+HEAVY = ("resnet19", "resnet18-sastc", "resnet34", "dvs-gesture")
+
+
+def docs_table() -> dict[str, dict[str, str]]:
+    """The recipe table of docs/recipes.md: {recipe: {column: cell}}."""
+    lines = [ln for ln in DOCS.read_text().splitlines() if ln.startswith("| ")]
+    header_i = next(i for i, ln in enumerate(lines) if ln.startswith("| recipe |"))
+    cols = [c.strip() for c in lines[header_i].strip("|").split("|")]
+    rows = {}
+    for ln in lines[header_i + 1:]:
+        cells = [c.strip() for c in ln.strip().strip("|").split("|")]
+        if len(cells) == len(cols):
+            rows[cells[0]] = dict(zip(cols, cells))
+    return rows
+
+
+def test_every_recipe_has_one_docs_row_and_back():
+    rows = docs_table()
+    assert sorted(rows) == sorted(r.name for r in RECIPES)
+    assert len(RECIPES) >= 30  # KDSNN 13 + SASTC 15 + IDSNN 2 + CKDSNN 2
+
+
+def _num(cell: str):
+    return None if cell == "-" else float(cell)
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: r.name)
+def test_recipe_equals_its_source_row(recipe):
+    row = docs_table()[recipe.name]
+    c, t = recipe.config, recipe.config["train"]
+    assert (recipe.paper, recipe.table, recipe.row) == (row["paper"], row["table"], row["row"])
+    assert c["data"]["dataset"] == row["dataset"] and c["data"]["batch_size"] == int(row["batch"])
+    assert c["student"]["timesteps"] == int(row["T"]) and c["student"]["arch"] == row["student"]
+    assert c["teacher"]["arch"] == row["teacher"] and c["distill"]["method"] == row["method"]
+    assert c["student"]["neuron"] == row["neuron"] and t["optimizer"] == row["optimizer"]
+    assert t["lr"] == _num(row["lr"]) and t["momentum"] == _num(row["momentum"])
+    assert t["weight_decay"] == _num(row["weight decay"]) and t["epochs"] == int(row["epochs"])
+    m = re.fullmatch(r"multistep (\[[0-9, ]+\]) x([0-9.]+)", row["schedule"])
+    if m:
+        assert t["schedule"] == "multistep" and t["milestones"] == json.loads(m.group(1))
+        assert t["gamma"] == float(m.group(2))
+    else:
+        assert t["schedule"] == row["schedule"]
+    assert recipe.expected() == _num(row["reported (%)"])
+    assert recipe.sources["training"] == row["source of the training hyperparameters"]
+    # The teacher is trained the same way (all four papers train both with one recipe).
+    for k in ("optimizer", "lr", "momentum", "weight_decay", "schedule", "epochs"):
+        assert c["teacher"][k] == t[k]
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: r.name)
+def test_recipe_config_is_valid_and_names_registered_networks(recipe):
+    cfg = config_from_dict(recipe.config)
+    assert cfg.student.arch in STUDENTS and cfg.teacher.arch in TEACHERS
+    assert cfg.train.schedule in ("cosine", "multistep")
+
+
+def _smoke(recipe, tmp_path):
+    """Build the recipe's teacher (random weights, given as --teacher-weights) and student, and
+    train the student 2 steps (batch 2, T=1) through snn2hw.pipeline.distill on fake data."""
+    from snn2hw.data import load_dataset
+    from snn2hw.pipeline import distill, event_options
+
+    dataset = "fake-" + recipe.config["data"]["dataset"]
+    over = {"data.dataset": dataset, "data.batch_size": 2, "data.train_subset": 4,
+            "data.test_subset": 2, "student.timesteps": 1, "train.epochs": 1,
+            "runs_dir": str(tmp_path), "train.device": "cpu", "name": "smoke",
+            "data.frame_size": 32 if recipe.config["data"].get("frame_size") else None}
+    cfg = recipe_config(recipe, [], over)
+    bundle = load_dataset(dataset, "data", False, event_options(cfg))
+    torch.manual_seed(0)
+    teacher = build_model(ModelSpec("teacher", cfg.teacher.arch, bundle.in_shape, bundle.num_classes))
+    weights = tmp_path / "teacher_weights.pt"
+    torch.save({"model": {k: v for k, v in teacher.state_dict().items()}}, weights)
+    cfg = recipe_config(recipe, [], {**over, "teacher.weights": str(weights)})
+    s = distill(cfg)
+    lines = (tmp_path / "smoke" / "metrics.jsonl").read_text().splitlines()
+    last = json.loads(lines[-1])
+    assert last["phase"] == "student" and last["epoch"] == 1
+    assert s["student"]["arch"] == recipe.config["student"]["arch"]
+    assert s["teacher"]["source"] == str(weights)
+    assert (tmp_path / "smoke" / "student.pt").exists()
+
+
+@pytest.mark.parametrize("recipe", [r for r in RECIPES if not any(h in r.name or h in str(r.config)
+                                                                   for h in HEAVY)],
+                         ids=lambda r: r.name)
+def test_recipe_trains_two_steps_on_fake_data(recipe, tmp_path):
+    _smoke(recipe, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", [r for r in RECIPES if any(h in r.name or h in str(r.config)
+                                                               for h in HEAVY)],
+                         ids=lambda r: r.name)
+def test_heavy_recipe_trains_two_steps_on_fake_data(recipe, tmp_path):
+    _smoke(recipe, tmp_path)
+
+
+def test_recipes_command_lists_recipes_with_reported_numbers(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")
+    r = cli("recipes", "--json")
+    assert r.exit_code == 0, r.output
+    rows = {x["name"]: x for x in json.loads(r.output)}
+    assert rows["sastc-cifar10-vgg11-resnet19"]["reported"] == 93.55
+    assert rows["idsnn-cifar100-resnet18-resnet34"]["reported"] == 75.24
+    assert rows["kdsnn-cifar10-vgg11-pyramidnet18"]["teacher"] == "pyramidnet18"
+    r = cli("recipes", "--paper", "idsnn")
+    assert r.exit_code == 0 and "idsnn-cifar10-resnet18-resnet34" in r.output
+    assert "94.03%" in r.output and "75.24%" in r.output and "sastc-" not in r.output
+
+
+def test_distill_recipe_with_cli_overrides(cli, tmp_path):
+    r = cli("distill", "--recipe", "kdsnn-cifar10-resnet14-preresnet20-feature",
+            "--dataset", "fake-cifar10", "--batch-size", "2", "--set", "data.train_subset=4",
+            "--set", "data.test_subset=2", "-T", "1", "--epochs", "1", "--teacher-epochs", "1",
+            "--runs-dir", tmp_path, "--name", "run", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    saved = (tmp_path / "run" / "config.yaml").read_text()
+    assert "arch: resnet14" in saved and "arch: preresnet20" in saved  # from the recipe
+    assert "timesteps: 1" in saved and "milestones: []" in saved  # overridden; recipe's schedule
+    assert "method: kdsnn-feature" in saved and "optimizer: sgd" in saved
+
+
+def test_unknown_recipe_and_recipe_with_config_are_clean_errors(cli, tmp_path):
+    r = cli("distill", "--recipe", "sastc-cifar10-vgg12", "--runs-dir", tmp_path)
+    assert r.exit_code == 2 and "unknown recipe 'sastc-cifar10-vgg12'" in r.output
+    assert "snn2hw recipes" in r.output
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("train: {epochs: 1}\n")
+    r = cli("distill", "--recipe", "sastc-cifar10-vgg11-resnet19", "--config", cfg, "--runs-dir", tmp_path)
+    assert r.exit_code == 2 and "--recipe and --config" in r.output
+
+
+def test_recipe_T_override_picks_the_papers_number_for_that_T():
+    r = load_recipe("sastc-cifar100-resnet18-resnet32x4")
+    assert (r.expected(), r.expected(3), r.expected(7), r.expected(5)) == (80.28, 80.24, 80.68, None)
