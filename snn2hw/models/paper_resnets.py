@@ -116,8 +116,10 @@ def resnet19_ckdsnn_snn(in_shape, num_classes, timesteps, neuron) -> SpikingNet:
     body.add_module("avgpool", TimeFolded(nn.AdaptiveAvgPool2d(1)))
     body.add_module("flatten", TimeFolded(nn.Flatten()))
     body.add_module("fc2", TimeFolded(nn.Linear(c, 256)))
-    return SpikingNet(body, nn.Linear(256, num_classes), timesteps=timesteps, in_shape=in_shape,
-                      feature_taps=tuple(name for name, _ in stages))
+    net = SpikingNet(body, nn.Linear(256, num_classes), timesteps=timesteps, in_shape=in_shape,
+                     feature_taps=tuple(name for name, _ in stages))
+    net.analog_taps = ("layer3",)  # type: ignore[attr-defined]  # ends in a ReLU, not spikes
+    return net
 
 
 # ------------------------------------------------------- ResNet-19 (TET) = SASTC's "ResNet-18"
