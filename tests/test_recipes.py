@@ -160,3 +160,17 @@ def test_unknown_recipe_and_recipe_with_config_are_clean_errors(cli, tmp_path):
 def test_recipe_T_override_picks_the_papers_number_for_that_T():
     r = load_recipe("sastc-cifar100-resnet18-resnet32x4")
     assert (r.expected(), r.expected(3), r.expected(7), r.expected(5)) == (80.28, 80.24, 80.68, None)
+
+
+def test_teacher_weights_of_another_architecture_is_a_clean_error(cli, tmp_path):
+    from snn2hw.models import ModelSpec, build_model
+
+    torch.save(build_model(ModelSpec("teacher", "wrn40-2", (3, 32, 32), 10)).state_dict(),
+               tmp_path / "wrn.pth")
+    r = cli("distill", "--recipe", "kdsnn-cifar10-resnet14-preresnet20-feature",
+            "--dataset", "fake-cifar10", "--teacher-weights", tmp_path / "wrn.pth",
+            "--runs-dir", tmp_path, "--device", "cpu")
+    assert r.exit_code == 2, r.output
+    assert "do not fit teacher architecture preresnet20" in r.output
+    assert "key 'conv1.weight'" in r.output or "expects key" in r.output
+    assert "Traceback" not in r.output and not (tmp_path / "runs").exists()

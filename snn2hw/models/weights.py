@@ -83,23 +83,25 @@ def translate_keys(source: dict[str, torch.Tensor], target: set[str]) -> dict[st
 
 
 def fit_report(model: nn.Module, arch: str, weights: dict[str, torch.Tensor]) -> str | None:
-    """None if weights fit model exactly, else one sentence naming the first mismatched key."""
+    """None if weights fit model exactly, else one sentence naming the first mismatched key (in
+    the architecture's order), then the counts of missing, misshapen and extra keys."""
     expected = model.state_dict()
     optional = {k for k in expected if k.endswith("num_batches_tracked")}
     missing = [k for k in expected if k not in weights and k not in optional]
-    unexpected = [k for k in weights if k not in expected]
     shapes = [k for k in expected if k in weights and tuple(weights[k].shape) != tuple(expected[k].shape)]
-    if shapes:
-        k = shapes[0]
-        return (f"key {k!r}: architecture {arch} expects shape {tuple(expected[k].shape)}, the "
-                f"file has {tuple(weights[k].shape)} ({len(shapes)} keys differ in shape)")
-    if missing:
-        return (f"architecture {arch} expects key {missing[0]!r}, which the file lacks "
-                f"({len(missing)} of {len(expected)} keys missing"
+    unexpected = [k for k in weights if k not in expected]
+    counts = (f"{len(missing)} of {len(expected)} keys missing, {len(shapes)} of another shape, "
+              f"{len(unexpected)} extra")
+    bad = set(missing) | set(shapes)
+    first = next((k for k in expected if k in bad), None)
+    if first in shapes:
+        return (f"key {first!r}: architecture {arch} expects shape {tuple(expected[first].shape)}, "
+                f"the file has {tuple(weights[first].shape)} ({counts})")
+    if first is not None:
+        return (f"architecture {arch} expects key {first!r}, which the file lacks ({counts}"
                 + (f"; the file has e.g. {unexpected[0]!r}" if unexpected else "") + ")")
     if unexpected:
-        return (f"the file has key {unexpected[0]!r}, which architecture {arch} does not have "
-                f"({len(unexpected)} extra keys)")
+        return f"the file has key {unexpected[0]!r}, which architecture {arch} does not have ({counts})"
     return None
 
 
