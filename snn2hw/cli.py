@@ -49,7 +49,7 @@ DownloadOpt = typer.Option(None, "--download/--no-download", help="Let torchvisi
 BatchOpt = typer.Option(None, "--batch-size", help="Training batch size (default: 64).")
 SeedOpt = typer.Option(None, "--seed", help="Random seed for init, shuffling and subsets (default: 0).")
 DeviceOpt = typer.Option(None, "--device", help="auto (CUDA if present), cpu, cuda, cuda:N.")
-TeacherArchOpt = typer.Option(None, "--teacher-arch", help="ANN teacher: digits-cnn, digits-resnet, resnet18, resnet34, resnet19, wrn28-4, vgg16, event-cnn, vgg-ann (default: the dataset's; digits-cnn for static data).")
+TeacherArchOpt = typer.Option(None, "--teacher-arch", help="ANN teacher: digits-cnn, digits-resnet, resnet18, resnet34, resnet19, wrn28-4, vgg16, event-cnn, vgg-ann, or one of the papers' networks (resnet32x4, wrn40-2, vgg13, pyramidnet18/20, preresnet20, resnet19-tet, resnet19-ckdsnn; docs/recipes.md) (default: the dataset's; digits-cnn for static data).")
 TimestepsOpt = typer.Option(None, "--timesteps", "-T", help="Time steps per sample = frames per event sample (default: 4; nmnist 8, cifar10-dvs 10, dvs-gesture 16).")
 FrameSizeOpt = typer.Option(None, "--frame-size", help="Event data: frame height = width in pixels, events downsampled (default: dvs-gesture 128, cifar10-dvs 48, nmnist 34).")
 DenoiseOpt = typer.Option(None, "--denoise-us", help="Event data: drop isolated events with tonic's Denoise, filter time in microseconds (e.g. 10000; default: off).")
@@ -124,7 +124,7 @@ def distill(
     recipe: Optional[str] = typer.Option(None, "--recipe", help="Start from a paper recipe (see `snn2hw recipes`); other options and --set override it."),
     teacher_arch: Optional[str] = TeacherArchOpt,
     teacher_epochs: Optional[int] = TeacherEpochsOpt,
-    student_arch: Optional[str] = typer.Option(None, "--student-arch", help="Spiking student: digits-snn, digits-resnet, vgg11, vgg16, resnet18, resnet19, wrn16-2, nmnist-snn, vggsnn (default: the dataset's; digits-snn for static data)."),
+    student_arch: Optional[str] = typer.Option(None, "--student-arch", help="Spiking student: digits-snn, digits-resnet, vgg11, vgg16, resnet18, resnet19, wrn16-2, nmnist-snn, vggsnn, or one of the papers' networks (resnet14, resnet18-sastc, resnet19-tet, resnet19-ckdsnn, vgg11-sastc, vgg11-kdsnn; docs/recipes.md) (default: the dataset's; digits-snn for static data)."),
     timesteps: Optional[int] = TimestepsOpt,
     frame_size: Optional[int] = FrameSizeOpt,
     denoise_us: Optional[int] = DenoiseOpt,

@@ -380,6 +380,14 @@ def validate(cfg: RunConfig) -> None:
                 f"{key} must be a list of positive epoch numbers, e.g. [60, 120, 180] (got {ms!r}); "
                 f"set it with {_where(key)}"
             )
+    for section, name in ((cfg.train, "train"), (cfg.teacher, "teacher")):
+        sched = section.schedule or (cfg.train.schedule if name == "teacher" else None)
+        ms = section.milestones if section.milestones is not None else cfg.train.milestones
+        if sched == "multistep" and not ms:
+            raise ConfigError(
+                f"{name}.schedule multistep needs the epochs at which to decay, e.g. "
+                f"--set {name}.milestones=[60,120,180] (and {name}.gamma, default 0.1)"
+            )
     if cfg.teacher.path and cfg.teacher.weights:
         raise ConfigError(
             "give the teacher either as an snn2hw checkpoint (--teacher) or as a state dict "

@@ -174,3 +174,18 @@ def test_teacher_weights_of_another_architecture_is_a_clean_error(cli, tmp_path)
     assert "do not fit teacher architecture preresnet20" in r.output
     assert "key 'conv1.weight'" in r.output or "expects key" in r.output
     assert "Traceback" not in r.output and not (tmp_path / "runs").exists()
+
+
+def test_multistep_without_milestones_is_a_config_error():
+    from snn2hw.errors import ConfigError
+
+    r = load_recipe("idsnn-cifar10-resnet18-resnet34")
+    with pytest.raises(ConfigError, match=r"train.schedule multistep needs .*train.milestones"):
+        recipe_config(r, ["train.milestones=[]"])
+    with pytest.raises(ConfigError, match=r"teacher.milestones must be a list of positive epoch"):
+        recipe_config(r, ["teacher.milestones=[0, 10]"])
+    cfg = recipe_config(r, ["teacher.milestones=[5]"], {"train.epochs": 9})
+    from snn2hw.config import teacher_train_config
+
+    t = teacher_train_config(cfg)
+    assert (t.milestones, t.weight_decay, t.optimizer, t.schedule) == ([5], 1e-4, "sgd", "multistep")
