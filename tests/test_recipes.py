@@ -189,3 +189,26 @@ def test_multistep_without_milestones_is_a_config_error():
 
     t = teacher_train_config(cfg)
     assert (t.milestones, t.weight_decay, t.optimizer, t.schedule) == ([5], 1e-4, "sgd", "multistep")
+
+
+def test_schedules_give_the_learning_rates_of_the_papers():
+    import dataclasses
+
+    from snn2hw.config import TrainConfig
+    from snn2hw.train import _optimizer, _scheduler
+
+    def lrs(**kw):
+        cfg = dataclasses.replace(TrainConfig(), optimizer="sgd", **kw)
+        opt = _optimizer([torch.nn.Parameter(torch.zeros(1))], cfg, 0.05)
+        sched, out = _scheduler(opt, cfg, 6), []
+        for _ in range(6):
+            out.append(round(opt.param_groups[0]["lr"], 6))
+            opt.step()
+            if sched is not None:
+                sched.step()
+        return out, opt
+
+    steps, opt = lrs(schedule="multistep", milestones=[2, 4], gamma=0.1, nesterov=True)
+    assert steps == [0.05, 0.05, 0.005, 0.005, 0.0005, 0.0005] and opt.defaults["nesterov"]
+    assert lrs(schedule="none")[0] == [0.05] * 6
+    assert lrs()[0][0] == 0.05 and lrs()[0][3] == 0.025  # cosine over 6 epochs (old key)
