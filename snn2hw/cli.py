@@ -68,6 +68,19 @@ def _resolve(config, assignments, overrides):
     return resolve_config(config, overrides, assignments or [])
 
 
+def _recipe_or_config(recipe, config, assignments, overrides):
+    """The run config from a paper recipe (snn2hw.recipes) or from --config, either overridden."""
+    if recipe is None:
+        return _resolve(config, assignments, overrides)
+    from snn2hw.errors import ConfigError
+    from snn2hw.recipes import load_recipe, recipe_config
+
+    if config is not None:
+        raise ConfigError("--recipe and --config both give a whole configuration; use one "
+                          "(override single keys of a recipe with options or --set)")
+    return recipe_config(load_recipe(recipe), assignments or [], overrides)
+
+
 def _check_resume(resume, overrides: dict) -> None:
     given = [k for k, v in overrides.items() if v is not None and k != "train.device"]
     if resume is not None and given:
@@ -168,16 +181,7 @@ def distill(
         **_event_overrides(frame_size, denoise_us, augment, split, split_seed, cache, cache_dir),
     }
     _check_resume(resume, {**overrides, "_config": config, "_set": set_ or None, "--recipe": recipe})
-    if recipe is not None:
-        from snn2hw.errors import ConfigError
-        from snn2hw.recipes import load_recipe, recipe_config
-
-        if config is not None:
-            raise ConfigError("--recipe and --config both give a whole configuration; use one "
-                              "(override single keys of a recipe with options or --set)")
-        cfg = recipe_config(load_recipe(recipe), set_ or [], overrides)
-    else:
-        cfg = _resolve(config, set_, overrides)
+    cfg = _recipe_or_config(recipe, config, set_, overrides)
     s = run_distill(cfg, resume=resume, reporter=RichReporter())
     rows = []
     if s["teacher"]:
@@ -201,6 +205,7 @@ def teacher(
     data_root: Optional[str] = DataRootOpt,
     download: Optional[bool] = DownloadOpt,
     batch_size: Optional[int] = BatchOpt,
+    recipe: Optional[str] = typer.Option(None, "--recipe", help="Train the teacher of a paper recipe (see `snn2hw recipes`) with its teacher schedule; other options and --set override it."),
     arch: Optional[str] = typer.Option(None, "--arch", help="ANN teacher: digits-cnn, digits-resnet, resnet18, resnet34, resnet19, wrn28-4, vgg16, event-cnn, vgg-ann (default: the dataset's; digits-cnn for static data)."),
     timesteps: Optional[int] = TimestepsOpt,
     frame_size: Optional[int] = FrameSizeOpt,
@@ -227,8 +232,8 @@ def teacher(
         "student.timesteps": timesteps,
         **_event_overrides(frame_size, denoise_us, augment, split, split_seed, cache, cache_dir),
     }
-    _check_resume(resume, {**overrides, "_config": config, "_set": set_ or None})
-    cfg = _resolve(config, set_, overrides)
+    _check_resume(resume, {**overrides, "_config": config, "_set": set_ or None, "--recipe": recipe})
+    cfg = _recipe_or_config(recipe, config, set_, overrides)
     s = train_teacher(cfg, resume=resume, reporter=RichReporter())
     _table(f"snn2hw teacher: {s['dataset']}", [
         (f"teacher ({s['teacher']['arch']})", _pct(s["teacher"]["test_acc"])),

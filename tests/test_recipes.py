@@ -212,3 +212,15 @@ def test_schedules_give_the_learning_rates_of_the_papers():
     assert steps == [0.05, 0.05, 0.005, 0.005, 0.0005, 0.0005] and opt.defaults["nesterov"]
     assert lrs(schedule="none")[0] == [0.05] * 6
     assert lrs()[0][0] == 0.05 and lrs()[0][3] == 0.025  # cosine over 6 epochs (old key)
+
+
+def test_teacher_command_trains_a_recipes_teacher_with_its_schedule(cli, tmp_path):
+    r = cli("teacher", "--recipe", "kdsnn-cifar10-wrn16-2-preresnet20-feature", "--dataset",
+            "fake-cifar10", "--batch-size", "2", "--set", "data.train_subset=4", "--set",
+            "data.test_subset=2", "--epochs", "1", "--runs-dir", tmp_path, "--name", "t",
+            "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    ck = torch.load(tmp_path / "t" / "teacher.pt", weights_only=False)
+    assert ck["model"]["arch"] == "preresnet20" and ck["complete"]
+    assert ck["optimizer"]["param_groups"][0]["momentum"] == 0.9  # the recipe's SGD, not Adam
+    assert ck["optimizer"]["param_groups"][0]["weight_decay"] == 5e-4
