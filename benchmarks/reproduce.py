@@ -27,8 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from snn2hw.errors import Snn2hwError  # noqa: E402
-from snn2hw.recipes import Recipe, load_recipe, load_recipes, recipe_config  # noqa: E402
+from snn2hw.errors import Snn2hwError
+from snn2hw.recipes import Recipe, load_recipe, load_recipes, recipe_config
 
 
 def scaled_milestones(milestones: list[int], epochs: int, full: int) -> list[int]:
@@ -143,7 +143,7 @@ def run(args) -> int:
         "device": summary["device"], "time_s": round(time.perf_counter() - t0, 1),
         "run_dir": summary["run_dir"], "config": cfg.to_dict(),
     }
-    fmt = lambda v: "-" if v is None else f"{v:.2f}%"  # noqa: E731
+    fmt = lambda v: "-" if v is None else f"{v:.2f}%"
     print(f"\n{'':14s}{'paper':>10s}{'ours':>10s}")
     print(f"{'student':14s}{fmt(expected):>10s}{fmt(record['ours_student_acc']):>10s}"
           f"   ({cfg.train.epochs}/{record['recipe_epochs']} epochs"

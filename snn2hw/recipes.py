@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
@@ -32,13 +32,13 @@ class Recipe:
     reported: dict = field(default_factory=dict)
     sources: dict = field(default_factory=dict)
     notes: str = ""
-    path: Optional[Path] = None
+    path: Path | None = None
 
     @property
     def timesteps(self) -> int:
         return int(self.config["student"]["timesteps"])
 
-    def expected(self, timesteps: int | None = None) -> Optional[float]:
+    def expected(self, timesteps: int | None = None) -> float | None:
         """The paper's accuracy (%) for this row at T (default: the recipe's T); None if not reported."""
         by_t = self.reported.get("by_timesteps") or {}
         return by_t.get(int(timesteps or self.timesteps))

@@ -8,7 +8,7 @@ import torch
 
 from snn2hw.distill.taps import TeacherTaps, classifier_weight
 from snn2hw.errors import CheckpointError
-from snn2hw.models import STUDENTS, TEACHERS, ModelSpec, build_model
+from snn2hw.models import ModelSpec, build_model
 from snn2hw.models.weights import load_teacher_weights
 from snn2hw.neurons import PRESETS
 

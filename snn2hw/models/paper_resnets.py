@@ -291,8 +291,8 @@ class PyramidNet(nn.Module):
             layer = []
             for j in range(n):
                 width += add
-                layer.append(PyramidBlock(c_in, int(round(width)), 2 if (i > 0 and j == 0) else 1))
-                c_in = int(round(width))
+                layer.append(PyramidBlock(c_in, round(width), 2 if (i > 0 and j == 0) else 1))
+                c_in = round(width)
             self.add_module(f"layer{i + 1}", nn.Sequential(*layer))
         self.bn_final = nn.BatchNorm2d(c_in)
         self.relu_final = nn.ReLU()

@@ -39,7 +39,7 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | N
         raise CheckpointError(f"teacher weights file {p} does not exist (option --teacher-weights)")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle/zip errors come in many types
+    except Exception as e:  # noqa: BLE001 - pickle/zip/unpickling errors come in many types
         raise CheckpointError(
             f"{p} is not a PyTorch weights file torch.load can read safely "
             f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); pass a state dict "
