@@ -90,7 +90,7 @@ DownloadOpt = typer.Option(None, "--download/--no-download", help="Let torchvisi
 BatchOpt = typer.Option(None, "--batch-size", help="Training batch size (default: 64).")
 SeedOpt = typer.Option(None, "--seed", help="Random seed for init, shuffling and subsets (default: 0).")
 DeviceOpt = typer.Option(None, "--device", help="auto (CUDA if present), cpu, cuda, cuda:N.")
-TeacherArchOpt = typer.Option(None, "--teacher-arch", help="ANN teacher: digits-cnn, digits-resnet, resnet18, resnet34, resnet19, wrn28-4, vgg16, event-cnn, vgg-ann (default: the dataset's; digits-cnn for static data).")
+TeacherArchOpt = typer.Option(None, "--teacher-arch", help="ANN teacher: digits-cnn, digits-resnet, resnet18, resnet34, resnet19, wrn28-4, vgg16, event-cnn, vgg-ann, or one of the papers' networks (resnet32x4, wrn40-2, vgg13, pyramidnet18/20, preresnet20, resnet19-tet, resnet19-ckdsnn; docs/recipes.md) (default: the dataset's; digits-cnn for static data).")
 TimestepsOpt = typer.Option(None, "--timesteps", "-T", help="Time steps per sample = frames per event sample (default: 4; nmnist 8, cifar10-dvs 10, dvs-gesture 16).")
 FrameSizeOpt = typer.Option(None, "--frame-size", help="Event data: frame height = width in pixels, events downsampled (default: dvs-gesture 128, cifar10-dvs 48, nmnist 34).")
 DenoiseOpt = typer.Option(None, "--denoise-us", help="Event data: drop isolated events with tonic's Denoise, filter time in microseconds (e.g. 10000; default: off).")
@@ -107,6 +107,19 @@ def _resolve(config, assignments, overrides):
     from snn2hw.config import resolve_config
 
     return resolve_config(config, overrides, assignments or [])
+
+
+def _recipe_or_config(recipe, config, assignments, overrides):
+    """The run config from a paper recipe (snn2hw.recipes) or from --config, either overridden."""
+    if recipe is None:
+        return _resolve(config, assignments, overrides)
+    from snn2hw.errors import ConfigError
+    from snn2hw.recipes import load_recipe, recipe_config
+
+    if config is not None:
+        raise ConfigError("--recipe and --config both give a whole configuration; use one "
+                          "(override single keys of a recipe with options or --set)")
+    return recipe_config(load_recipe(recipe), assignments or [], overrides)
 
 
 def _check_resume(resume, overrides: dict) -> None:
@@ -161,9 +174,11 @@ def distill(
     download: Optional[bool] = DownloadOpt,
     batch_size: Optional[int] = BatchOpt,
     teacher: Optional[str] = typer.Option(None, "--teacher", help="Teacher checkpoint (teacher.pt) to use instead of training one."),
+    teacher_weights: Optional[str] = typer.Option(None, "--teacher-weights", help="Teacher state dict file (ours, torchvision-style, or a paper's reference code) for --teacher-arch, used instead of training one."),
+    recipe: Optional[str] = typer.Option(None, "--recipe", help="Start from a paper recipe (see `snn2hw recipes`); other options and --set override it."),
     teacher_arch: Optional[str] = TeacherArchOpt,
     teacher_epochs: Optional[int] = TeacherEpochsOpt,
-    student_arch: Optional[str] = typer.Option(None, "--student-arch", help="Spiking student: digits-snn, digits-resnet, vgg11, vgg16, resnet18, resnet19, wrn16-2, nmnist-snn, vggsnn (default: the dataset's; digits-snn for static data)."),
+    student_arch: Optional[str] = typer.Option(None, "--student-arch", help="Spiking student: digits-snn, digits-resnet, vgg11, vgg16, resnet18, resnet19, wrn16-2, nmnist-snn, vggsnn, or one of the papers' networks (resnet14, resnet18-sastc, resnet19-tet, resnet19-ckdsnn, vgg11-sastc, vgg11-kdsnn; docs/recipes.md) (default: the dataset's; digits-snn for static data)."),
     timesteps: Optional[int] = TimestepsOpt,
     frame_size: Optional[int] = FrameSizeOpt,
     denoise_us: Optional[int] = DenoiseOpt,
@@ -199,6 +214,7 @@ def distill(
     overrides = {
         "name": name, "runs_dir": runs_dir, "data.dataset": dataset, "data.data_root": data_root,
         "data.download": download, "data.batch_size": batch_size, "teacher.path": teacher,
+        "teacher.weights": teacher_weights,
         "teacher.arch": teacher_arch, "teacher.epochs": teacher_epochs,
         "student.arch": student_arch, "student.timesteps": timesteps, "student.neuron": neuron,
         "distill.method": method, "distill.tau": tau, "distill.weight": kd_weight,
@@ -208,8 +224,8 @@ def distill(
         "train.precision": precision, "train.cuda_graphs": cuda_graphs,
         **_event_overrides(frame_size, denoise_us, augment, split, split_seed, cache, cache_dir),
     }
-    _check_resume(resume, {**overrides, "_config": config, "_set": set_ or None})
-    cfg = _resolve(config, set_, overrides)
+    _check_resume(resume, {**overrides, "_config": config, "_set": set_ or None, "--recipe": recipe})
+    cfg = _recipe_or_config(recipe, config, set_, overrides)
     s = run_distill(cfg, resume=resume, reporter=RichReporter())
     rows = []
     if s["teacher"]:
@@ -233,6 +249,7 @@ def teacher(
     data_root: Optional[str] = DataRootOpt,
     download: Optional[bool] = DownloadOpt,
     batch_size: Optional[int] = BatchOpt,
+    recipe: Optional[str] = typer.Option(None, "--recipe", help="Train the teacher of a paper recipe (see `snn2hw recipes`) with its teacher schedule; other options and --set override it."),
     arch: Optional[str] = typer.Option(None, "--arch", help="ANN teacher: digits-cnn, digits-resnet, resnet18, resnet34, resnet19, wrn28-4, vgg16, event-cnn, vgg-ann (default: the dataset's; digits-cnn for static data)."),
     timesteps: Optional[int] = TimestepsOpt,
     frame_size: Optional[int] = FrameSizeOpt,
@@ -259,8 +276,8 @@ def teacher(
         "student.timesteps": timesteps,
         **_event_overrides(frame_size, denoise_us, augment, split, split_seed, cache, cache_dir),
     }
-    _check_resume(resume, {**overrides, "_config": config, "_set": set_ or None})
-    cfg = _resolve(config, set_, overrides)
+    _check_resume(resume, {**overrides, "_config": config, "_set": set_ or None, "--recipe": recipe})
+    cfg = _recipe_or_config(recipe, config, set_, overrides)
     s = train_teacher(cfg, resume=resume, reporter=RichReporter())
     _table(f"snn2hw teacher: {s['dataset']}", [
         (f"teacher ({s['teacher']['arch']})", _pct(s["teacher"]["test_acc"])),
@@ -286,6 +303,37 @@ def eval_(
             for role in ("teacher", "student") if role in r]
     rows.append(("test samples", str(r["test_samples"])))
     _table(f"snn2hw eval: {r['dataset']}", rows, saved=r["run_dir"])
+
+
+@app.command("recipes")
+@user_errors
+def recipes_(
+    paper: Optional[str] = typer.Option(None, "--paper", help="Show only this paper's recipes (KDSNN, SASTC, CKDSNN, IDSNN)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the recipes as JSON."),
+) -> None:
+    """List the papers' recipes with the accuracy each paper reports; run one with
+    `snn2hw distill --recipe NAME` or `python benchmarks/reproduce.py --recipe NAME`."""
+    from snn2hw.recipes import load_recipes
+
+    rows = [r.summary() for r in load_recipes() if paper is None or r.paper.lower() == paper.lower()]
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="snn2hw recipes (reported = the paper's top-1 test accuracy at the recipe's T)")
+    cols = ("name", "source", "dataset", "T", "student", "teacher", "method", "optimizer",
+            "schedule", "epochs", "batch", "reported")
+    for col in cols:
+        t.add_column(col, no_wrap=col in ("name", "reported"), overflow="fold",
+                     justify="right" if col == "reported" else "left")
+    for r in rows:
+        t.add_row(*[("-" if r[k] is None else f"{r[k]:.2f}%" if k == "reported" else str(r[k]))
+                    for k in cols])
+    Console().print(t)
+    typer.echo("Docs with the sources of every number: docs/recipes.md. Run one: "
+               "snn2hw distill --recipe NAME")
 
 
 # Commands contributed by the other top-level packages (each module has register(app)).

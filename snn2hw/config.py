@@ -60,8 +60,19 @@ class TeacherConfig:
     """ANN teacher architecture; null = the dataset's default (DEFAULT_ARCHS)."""
     path: Optional[str] = None
     """Load this teacher checkpoint instead of training one."""
+    weights: Optional[str] = None
+    """Use this state dict file (ours, torchvision-style, or a paper's reference code) as the
+    teacher of architecture `arch` instead of training one."""
     epochs: int = 15
     lr: float = 2e-3
+    # Teacher optimisation; null = the student's value in train.* (same meaning there).
+    optimizer: Optional[Literal["adam", "sgd"]] = None
+    momentum: Optional[float] = None
+    nesterov: Optional[bool] = None
+    weight_decay: Optional[float] = None
+    schedule: Optional[Literal["cosine", "multistep", "none"]] = None
+    milestones: Optional[list] = None
+    gamma: Optional[float] = None
 
 
 @dataclass
@@ -83,7 +94,17 @@ class TrainConfig:
     optimizer: Literal["adam", "sgd"] = "adam"
     weight_decay: float = 0.0
     momentum: float = 0.9
+    nesterov: bool = False
+    """sgd: Nesterov momentum."""
     scheduler: Literal["cosine", "none"] = "cosine"
+    """Learning-rate schedule of older configs; train.schedule, when set, takes precedence."""
+    schedule: Optional[Literal["cosine", "multistep", "none"]] = None
+    """cosine (to 0 over the epochs), multistep (lr *= gamma at each epoch in milestones), none;
+    null = train.scheduler."""
+    milestones: list = field(default_factory=list)
+    """multistep: epochs after which the learning rate is multiplied by gamma, e.g. [60, 120, 180]."""
+    gamma: float = 0.1
+    """multistep: factor applied at each milestone."""
     seed: int = 0
     device: str = "auto"
     """auto (CUDA when present), cpu, cuda, cuda:N."""
@@ -161,6 +182,13 @@ FALLBACK_TIMESTEPS = 4
 EVENT_TEACHERS = ("event-cnn", "vgg-ann")
 
 
+def teacher_train_config(cfg: "RunConfig") -> "TrainConfig":
+    """train.* with the teacher's own optimisation keys (teacher.optimizer, ...) where set."""
+    keys = ("optimizer", "momentum", "nesterov", "weight_decay", "schedule", "milestones", "gamma")
+    given = {k: getattr(cfg.teacher, k) for k in keys if getattr(cfg.teacher, k) is not None}
+    return dataclasses.replace(cfg.train, **given)
+
+
 def with_dataset_defaults(cfg: "RunConfig") -> "RunConfig":
     """A copy with null arch/timesteps keys replaced by the dataset's defaults (runs save this)."""
     teacher, student = DEFAULT_ARCHS.get(cfg.data.dataset, FALLBACK_ARCHS)
@@ -192,6 +220,7 @@ CLI_FLAGS: dict[str, str] = {
     "data.frame_size": "--frame-size", "data.denoise_us": "--denoise-us",
     "data.augment": "--augment", "data.split": "--split", "data.split_seed": "--split-seed",
     "data.cache": "--cache/--no-cache", "data.cache_dir": "--cache-dir",
+    "teacher.weights": "--teacher-weights",
 }
 
 
@@ -417,6 +446,28 @@ def validate(cfg: RunConfig) -> None:
             f"teacher {cfg.teacher.arch!r} takes static images, but {cfg.data.dataset} gives event "
             f"frames [B, T, 2, H, W]; choose one of {', '.join(EVENT_TEACHERS)} with "
             f"{_where('teacher.arch')}"
+        )
+    for section in (cfg.train, cfg.teacher):
+        ms = section.milestones
+        if ms is not None and (not isinstance(ms, list) or not all(
+                isinstance(m, int) and not isinstance(m, bool) and m > 0 for m in ms)):
+            key = "train.milestones" if section is cfg.train else "teacher.milestones"
+            raise ConfigError(
+                f"{key} must be a list of positive epoch numbers, e.g. [60, 120, 180] (got {ms!r}); "
+                f"set it with {_where(key)}"
+            )
+    for section, name in ((cfg.train, "train"), (cfg.teacher, "teacher")):
+        sched = section.schedule or (cfg.train.schedule if name == "teacher" else None)
+        ms = section.milestones if section.milestones is not None else cfg.train.milestones
+        if sched == "multistep" and not ms:
+            raise ConfigError(
+                f"{name}.schedule multistep needs the epochs at which to decay, e.g. "
+                f"--set {name}.milestones=[60,120,180] (and {name}.gamma, default 0.1)"
+            )
+    if cfg.teacher.path and cfg.teacher.weights:
+        raise ConfigError(
+            "give the teacher either as an snn2hw checkpoint (--teacher) or as a state dict "
+            "(--teacher-weights), not both"
         )
     if cfg.data.max_shift < 0:
         raise ConfigError(f"data.max_shift must be >= 0 (got {cfg.data.max_shift}); set it with {_where('data.max_shift')}")

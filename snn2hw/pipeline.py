@@ -13,13 +13,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from snn2hw import distributed
-from snn2hw.config import RunConfig, config_from_dict, load_yaml, with_dataset_defaults
+from snn2hw.config import (RunConfig, config_from_dict, load_yaml, teacher_train_config,
+                           with_dataset_defaults)
 from snn2hw.data import DatasetBundle, EventOptions, load_dataset
 from snn2hw.distill import FeatureShapes, StepOutputs, build_method
 from snn2hw.distill.taps import TeacherTaps, classifier_weight
 from snn2hw.errors import CheckpointError, ConfigError, Snn2hwError
 from snn2hw.fileio import ensure_dir, remove_stale_temp_files
 from snn2hw.models import ModelSpec, build_model
+from snn2hw.models.weights import load_teacher_weights
 from snn2hw.neurons import PRESETS, NeuronSpec, set_backend
 from snn2hw.progress import Reporter
 from snn2hw.runs import (
@@ -218,6 +220,15 @@ def _teacher_phase(cfg: RunConfig, bundle: DatasetBundle, run: RunDir, device, r
     torch.manual_seed(cfg.train.seed)
     spec = ModelSpec("teacher", cfg.teacher.arch, bundle.in_shape, bundle.num_classes)
     teacher = build_model(spec)
+    if cfg.teacher.weights:  # a given state dict: used as is, saved into the run like a trained one
+        load_teacher_weights(teacher, spec.arch, cfg.teacher.weights)
+        if distributed.current().is_main and not run.teacher_ckpt.exists():
+            save_checkpoint(run.teacher_ckpt, {
+                "model": spec.to_dict(), "state_dict": teacher.state_dict(), "complete": True,
+                "epoch": 0, "metrics": {}, "source": str(cfg.teacher.weights)})
+        teacher.to(device)
+        acc = evaluate(teacher, eval_loader(bundle.test, cfg.data.batch_size), device)
+        return teacher, {"arch": spec.arch, "test_acc": acc, "source": str(cfg.teacher.weights)}
 
     def step(net, x, y):
         logits = net(x)
@@ -227,8 +238,8 @@ def _teacher_phase(cfg: RunConfig, bundle: DatasetBundle, run: RunDir, device, r
     last = fit(
         Phase("teacher", teacher, spec, step, cfg.teacher.epochs, cfg.teacher.lr), bundle.train,
         bundle.test, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers,
-        cfg=cfg.train, seed=cfg.train.seed, run=run, ckpt_path=run.teacher_ckpt, device=device,
-        reporter=reporter,
+        cfg=teacher_train_config(cfg), seed=cfg.train.seed, run=run, ckpt_path=run.teacher_ckpt,
+        device=device, reporter=reporter,
     )
     return teacher, {"arch": spec.arch, "test_acc": last.get("test_acc"), "source": "trained"}
 
@@ -266,6 +277,8 @@ def _preflight(cfg: RunConfig, method, student: nn.Module, bundle: DatasetBundle
     else:
         tspec = ModelSpec("teacher", cfg.teacher.arch, bundle.in_shape, bundle.num_classes)
         teacher = build_model(tspec)
+        if cfg.teacher.weights:
+            load_teacher_weights(teacher, tspec.arch, cfg.teacher.weights)
     teacher.eval()
     method.check_models(student, teacher)
     if method.needs_features:

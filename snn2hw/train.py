@@ -112,9 +112,20 @@ def eval_loader(test: Dataset, batch_size: int, num_workers: int = 0, pin: bool 
 
 def _optimizer(params, cfg: TrainConfig, lr: float, capturable: bool = False) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                               nesterov=cfg.nesterov)
     # capturable: the step count lives on the GPU, so a CUDA graph can record the update
     return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay, capturable=capturable)
+
+
+def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, epochs: int):
+    """The per-epoch learning-rate schedule of cfg (train.schedule, else train.scheduler)."""
+    kind = cfg.schedule or cfg.scheduler
+    if kind == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
+    if kind == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
+    return None
 
 
 def fit(
@@ -145,8 +156,7 @@ def fit(
     extra = phase.extra.to(device) if phase.extra is not None else None
     params = list(model.parameters()) + (list(extra.parameters()) if extra is not None else [])
     opt = _optimizer(params, cfg, phase.lr, capturable=phase.cuda_graphs)
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(phase.epochs, 1))
-             if cfg.scheduler == "cosine" else None)
+    sched = _scheduler(opt, cfg, phase.epochs)
     start, last = 1, {}
     if ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)

@@ -8,6 +8,7 @@ from typing import Callable
 from snn2hw.data.base import DatasetBundle
 from snn2hw.data.events import EVENT_LOADERS, EventOptions
 from snn2hw.data.static import load_cifar, load_digits
+from snn2hw.data.synthetic import EVENT_LIKE, STATIC_LIKE, load_fake_events, load_fake_static
 from snn2hw.errors import ConfigError
 
 DATASETS: dict[str, Callable[..., DatasetBundle]] = {
@@ -15,8 +16,11 @@ DATASETS: dict[str, Callable[..., DatasetBundle]] = {
     "cifar10": partial(load_cifar, "cifar10"),
     "cifar100": partial(load_cifar, "cifar100"),
     **EVENT_LOADERS,
+    # Random tensors shaped like a real dataset (snn2hw.data.synthetic): smoke tests, dry runs.
+    **{f"fake-{k}": partial(load_fake_static, k) for k in STATIC_LIKE},
+    **{f"fake-{k}": partial(load_fake_events, k) for k in EVENT_LIKE},
 }
-EVENT_DATASETS = frozenset(EVENT_LOADERS)
+EVENT_DATASETS = frozenset(EVENT_LOADERS) | frozenset(f"fake-{k}" for k in EVENT_LIKE)
 
 
 def load_dataset(name: str, data_root: str, download: bool = False,

@@ -8,7 +8,7 @@ from typing import Callable
 from torch import nn
 
 from snn2hw.errors import CheckpointError, ConfigError
-from snn2hw.models import resnet, vgg
+from snn2hw.models import paper_resnets, paper_vgg, resnet, vgg
 from snn2hw.models.digits import DigitsCNN, digits_snn
 from snn2hw.models.events import VGGANN, EventCNN, nmnist_snn, vggsnn
 from snn2hw.neurons import NeuronSpec
@@ -24,6 +24,11 @@ STUDENTS: dict[str, Callable[..., nn.Module]] = {
     "wrn16-2": resnet.student_builder("wrn16-2"),
     "vggsnn": vggsnn,
     "nmnist-snn": nmnist_snn,
+    "resnet14": resnet.student_builder("resnet14"),
+    "resnet20": resnet.student_builder("resnet20"),
+    # The papers' own variants (snn2hw/models/paper_*.py; docs/recipes.md says which is whose).
+    **paper_resnets.STUDENTS,
+    **paper_vgg.STUDENTS,
 }
 # ANN teachers: builder(in_shape, num_classes) -> nn.Module with feature_taps and classifier.
 TEACHERS: dict[str, Callable[..., nn.Module]] = {
@@ -36,6 +41,10 @@ TEACHERS: dict[str, Callable[..., nn.Module]] = {
     "vgg16": vgg.teacher_builder("vgg16"),
     "event-cnn": EventCNN,
     "vgg-ann": VGGANN,
+    "resnet20": resnet.teacher_builder("resnet20"),
+    "resnet32x4": resnet.teacher_builder("resnet32x4"),
+    **paper_resnets.TEACHERS,
+    **paper_vgg.TEACHERS,
 }
 
 

@@ -40,6 +40,11 @@ SHAPES: dict[str, ResNetShape] = {
     # Wide ResNets (depth 6n+4, widths 16k/32k/64k), here with post-activation blocks.
     "wrn16-2": ResNetShape(16, (32, 64, 128), (2, 2, 2), (1, 2, 2)),
     "wrn28-4": ResNetShape(16, (64, 128, 256), (4, 4, 4), (1, 2, 2)),
+    # CIFAR ResNets of He et al. (6n+2, widths 16/32/64 or 4x that, 1x1-conv projection shortcuts
+    # as in RepDistiller): KDSNN's student ResNet-14 and SASTC's CIFAR-100 teacher ResNet-32x4.
+    "resnet14": ResNetShape(16, (16, 32, 64), (2, 2, 2), (1, 2, 2)),
+    "resnet20": ResNetShape(16, (16, 32, 64), (3, 3, 3), (1, 2, 2)),
+    "resnet32x4": ResNetShape(32, (64, 128, 256), (5, 5, 5), (1, 2, 2)),
     # Digits-sized pair (8x8 inputs): the teacher is deeper and wider than the student.
     "digits-resnet-student": ResNetShape(16, (16, 32), (1, 1), (1, 2)),
     "digits-resnet-teacher": ResNetShape(32, (32, 64), (2, 2), (1, 2)),
