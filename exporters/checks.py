@@ -77,7 +77,7 @@ def check_run_info(info: Any, path: Path) -> dict:
         _number(info, key, where, integer=True, minimum=low)
     _number(info, "input_scale", where, minimum=1e-12)
     _number(info, "readout_scale", where, minimum=1e-300)
-    if info.get("input_message_bits", 0) > 31:
+    if info.get("input_message_bits", 0) > 24:
         raise SimulationError(f"{where}: 'input_message_bits' {info['input_message_bits']} is "
                               f"more than Loihi's 24-bit graded spikes; {REEXPORT}")
     if "readout" in info and info["readout"] not in ("voltage", "spikes"):

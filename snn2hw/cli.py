@@ -66,13 +66,15 @@ def internal_error(e: BaseException) -> str:
     """One paragraph for an unexpected exception: type, message and the innermost snn2hw frame."""
     import traceback
 
-    frames = [f for f in traceback.extract_tb(e.__traceback__)
-              if any(f"/{pkg}/" in f.filename for pkg in ("snn2hw", "exporters", "profilers"))]
-    where = ""
-    if frames:
-        f = frames[-1]
-        parts = Path(f.filename).parts
-        where = f" at {'/'.join(parts[-2:])}:{f.lineno}"
+    tb = traceback.extract_tb(e.__traceback__)
+    ours = [f for f in tb if any(f"/{pkg}/" in f.filename for pkg in ("snn2hw", "exporters", "profilers"))]
+
+    def loc(f: traceback.FrameSummary) -> str:
+        return f"{'/'.join(Path(f.filename).parts[-2:])}:{f.lineno}"
+
+    where = f" at {loc(tb[-1])}" if tb else ""
+    if ours and tb and ours[-1] is not tb[-1]:
+        where += f" (called from {loc(ours[-1])})"
     msg = _one_paragraph(str(e))[:300] or "no detail"
     return (f"internal error{where} ({type(e).__name__}: {msg}). This is a bug in snn2hw, not in "
             "your input; please report it with the command you ran (run it again with "

@@ -292,14 +292,18 @@ def _coerce(key: str, tp: Any, value: Any) -> Any:
     )
 
 
+_KINDS = {"int": "an integer", "bool": "a boolean", "float": "a number", "NoneType": "null"}
+
+
 def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}
     odd = [k for k in data if not isinstance(k, str)]
     if odd:
         raise ConfigError(
-            f"config key {odd[0]!r} in {prefix.rstrip('.') or 'the top level'} is a "
-            f"{type(odd[0]).__name__}, not a name; valid keys there are: {', '.join(sorted(fields))}"
+            f"config key {odd[0]!r} in {prefix.rstrip('.') or 'the top level'} reads as "
+            f"{_KINDS.get(type(odd[0]).__name__, 'a ' + type(odd[0]).__name__)}, not a name; "
+            f"valid keys there are: {', '.join(sorted(fields))}"
         )
     unknown = sorted(set(data) - fields)
     if unknown:

@@ -116,3 +116,23 @@ def test_any_frame_size_stays_inside(frame_size):
     ev["x"], ev["y"], ev["t"] = [0, 127, 127, 0], [127, 0, 127, 0], [0, 1, 2, 3]
     frames = FrameTransform((128, 128, 2), 2, frame_size)(ev)
     assert frames.shape == (2, 2, frame_size, frame_size) and frames.sum() == 4
+
+
+def test_full_disk_turns_the_frame_cache_off_not_the_run(tmp_path, monkeypatch, caplog):
+    import errno
+
+    import snn2hw.data.cache as cache_mod
+    from snn2hw.data.cache import FrameCache
+    from snn2hw.fileio import os_error
+
+    c = FrameCache(tmp_path, "nmnist", {"a": 1})
+
+    def full(path, data):
+        raise os_error(OSError(errno.ENOSPC, "No space left on device"), path, "write")
+
+    monkeypatch.setattr(cache_mod, "_atomic_write", full)
+    with caplog.at_level(logging.WARNING, logger="snn2hw.data.cache"):
+        c.save(0, np.zeros((2, 2, 3, 3), np.int16))
+        c.save(1, np.zeros((2, 2, 3, 3), np.int16))
+    assert c.read_only and c.load(0) is None
+    assert caplog.text.count("disk is full") == 1 and "decoded again" in caplog.text

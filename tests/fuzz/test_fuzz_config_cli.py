@@ -80,7 +80,7 @@ def test_cuda_without_gpu(cli, tmp_path):
 
 # Config file contents (bytes) and the fragments of their message.
 BAD_CONFIGS = {
-    "integer-top-key": (b"1: 2\n", ["config key 1", "int"]),
+    "integer-top-key": (b"1: 2\n", ["config key 1", "an integer"]),
     "integer-nested-key": (b"train:\n  3: 4\n", ["config key 3 in train", "epochs"]),
     "bool-key": (b"true: 1\n", ["config key True"]),
     "binary": (bytes(range(256)) * 4, ["not a text file"]),
