@@ -15,7 +15,8 @@ Module names follow the reference implementations, so their published state dict
 - PyramidNet (Han et al. 2017; dyhan0920/PyramidNet-PyTorch PyramidNet.py): widths grow by
   alpha / (number of blocks) per block, zero-padded identity shortcuts (avg-pool where strided).
   `pyramidnet20`: depth 20 (3 basic blocks per stage), alpha 48 (the reference code's default;
-  SASTC does not state alpha). `pyramidnet110`: depth 110, alpha 48 (1.7M parameters in the paper).
+  SASTC does not state alpha). PyramidNet((18, 18, 18), 48, ...) is the paper's PyramidNet-110
+  (1.7M parameters; tests check this count, it is not registered).
   `pyramidnet18` (KDSNN): 4 stages of 2 basic blocks from a 64-wide 3x3 stem, the naming of
   KDSNN's other CIFAR nets (ResNet18 = 4 stages of 2); KDSNN publishes no code, so alpha 71 is the
   value at which the parameter count equals its Table 3 (1.56M).
@@ -379,7 +380,6 @@ TEACHERS = {
     "preresnet20": lambda in_shape, num_classes: PreResNet(20, in_shape, num_classes),
     "pyramidnet18": lambda in_shape, num_classes: PyramidNet((2, 2, 2, 2), 71, in_shape, num_classes, stem=64),
     "pyramidnet20": lambda in_shape, num_classes: PyramidNet((3, 3, 3), 48, in_shape, num_classes),
-    "pyramidnet110": lambda in_shape, num_classes: PyramidNet((18, 18, 18), 48, in_shape, num_classes),
     "wrn40-2": lambda in_shape, num_classes: WideResNet(40, 2, in_shape, num_classes),
     "wrn28-4-preact": lambda in_shape, num_classes: WideResNet(28, 4, in_shape, num_classes),
 }
