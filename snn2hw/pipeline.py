@@ -97,7 +97,7 @@ def _start_run(cfg: RunConfig, prefix: str, resume: str | Path | None) -> tuple[
             f"{info.world} processes; change --batch-size or --nproc-per-node"
         )
     if info.active and resume is None:
-        cfg = dataclasses.replace(cfg, name=distributed.broadcast_object(cfg.name or new_run_name(prefix)))
+        cfg = dataclasses.replace(cfg, name=distributed.broadcast_object(cfg.name or new_run_name(prefix, cfg.runs_dir)))
         error = None
         if info.is_main:
             try:
@@ -116,7 +116,7 @@ def _start_run(cfg: RunConfig, prefix: str, resume: str | Path | None) -> tuple[
 
 
 def _create_run(cfg: RunConfig, prefix: str) -> tuple[RunConfig, RunDir]:
-    name = cfg.name or new_run_name(prefix)
+    name = cfg.name or new_run_name(prefix, cfg.runs_dir)
     run = RunDir(Path(cfg.runs_dir) / name)
     if run.config_path.exists():
         raise ConfigError(
