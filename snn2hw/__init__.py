@@ -21,6 +21,8 @@ See examples/python_api.py.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 __version__ = "0.1.0"
@@ -30,7 +32,6 @@ _API = {
     "RunConfig": "snn2hw.config",
     "resolve_config": "snn2hw.config",
     "train_teacher": "snn2hw.pipeline",
-    "distill": "snn2hw.pipeline",
     "evaluate_run": "snn2hw.pipeline",
     "load_model": "snn2hw.pipeline",
     "open_run": "snn2hw.runs",
@@ -41,7 +42,29 @@ _API = {
     "Snn2hwError": "snn2hw.errors",
 }
 
-__all__ = ["__version__", *_API]
+__all__ = ["__version__", "distill", *_API]
+
+
+def distill(cfg: Any, *, resume: Any = None, reporter: Any = None) -> dict[str, Any]:
+    """Teacher (trained or loaded) -> spiking student trained with the configured method, in a
+    new run folder (or the `resume` one); returns the run summary (snn2hw.pipeline.distill)."""
+    from snn2hw.pipeline import distill as run
+
+    return run(cfg, resume=resume, reporter=reporter)
+
+
+class _Package(types.ModuleType):
+    """`snn2hw.distill` is the function above, though a subpackage has the same name: importing
+    the subpackage (the distillation methods, reached as `from snn2hw.distill import ...`) would
+    otherwise rebind the attribute to the module."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "distill" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
