@@ -116,3 +116,14 @@ def test_help_texts_name_the_real_defaults():
     assert float(_default(distill["--lr"])) == TrainConfig.lr
     assert int(_default(distill["--batch-size"])) == DataConfig.batch_size
     assert _default(distill["--data-root"]) == DataConfig.data_root
+
+
+def test_event_and_timestep_defaults_in_help_match_the_code():
+    from snn2hw.config import DEFAULT_TIMESTEPS, FALLBACK_TIMESTEPS
+    from snn2hw.data.events import DEFAULT_FRAME_SIZE
+
+    distill = _option_help("distill")
+    t = distill["--timesteps"]
+    assert f"default: {FALLBACK_TIMESTEPS};" in t
+    assert all(f"{name} {v}" in t for name, v in DEFAULT_TIMESTEPS.items())
+    assert all(f"{name} {v}" in distill["--frame-size"] for name, v in DEFAULT_FRAME_SIZE.items())
