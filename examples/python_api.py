@@ -24,7 +24,8 @@ sim = snn2hw.simulate(exported.out_dir, samples=20)
 print(f"bit-exact Loihi emulator: {sim['emulator']['accuracy']:.3f} on {sim['samples']} samples")
 
 report = snn2hw.profile(run, samples=32)
-print(f"SynOps per sample: {report['totals']['synops']:.0f}; report: {report['report_files']['html']}")
+print(f"SynOps per sample: {report['totals']['synops']:.0f}")
+print(f"report: {report['report_files']['html']}")
 
 student, spec, _ = snn2hw.load_model(f"{run}/student.pt", "student")
 with torch.no_grad():

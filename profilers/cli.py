@@ -31,7 +31,8 @@ def print_summary(r: dict[str, Any], paths: dict[str, Path]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from profilers.report import ENERGY_DEFINITIONS, energy_str, paper_ratio, ratio_str, si, status_label
+    from profilers.report import (ENERGY_DEFINITIONS, energy_str, paper_ratio, ratio_str, si,
+                                  status_label)
 
     con = Console()
     t = r["totals"]
@@ -47,7 +48,8 @@ def print_summary(r: dict[str, Any], paths: dict[str, Path]) -> None:
     if r["teacher"]:
         ops.add_row(f"teacher ANN ({r['teacher']['arch']}) MACs", si(r["teacher"]["macs"]))
     con.print(ops)
-    en = Table(title="Estimated energy per sample (ANN = same architecture; ratio > 1: SNN cheaper)")
+    en = Table(title="Estimated energy per sample (ANN = same architecture; "
+                     "ratio > 1: SNN cheaper)")
     for col in ("table", "status", "SNN", "ANN", "ANN/SNN", "teacher", "teacher/SNN"):
         en.add_column(col, no_wrap=True)
     for e in r["energy"]:

@@ -99,7 +99,8 @@ def layer_table(r: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def energy_table(r: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    head = ["cost table", "status (see definitions)", "SNN", "same-arch ANN", "ANN/SNN", "teacher ANN",
+    head = ["cost table", "status (see definitions)", "SNN", "same-arch ANN", "ANN/SNN",
+            "teacher ANN",
             "teacher/SNN", "ANN priced with", "source"]
     rows = []
     for e in r["energy"]:

@@ -1,5 +1,5 @@
-"""Library calls that the CLI has no single pipeline function for (the rest of the API is re-exported
-from the pipelines by snn2hw/__init__.py)."""
+"""Library calls that have no single pipeline function behind the CLI (the rest of the API is
+re-exported from the pipelines by snn2hw/__init__.py)."""
 
 from __future__ import annotations
 

@@ -97,7 +97,8 @@ def _start_run(cfg: RunConfig, prefix: str, resume: str | Path | None) -> tuple[
             f"{info.world} processes; change --batch-size or --nproc-per-node"
         )
     if info.active and resume is None:
-        cfg = dataclasses.replace(cfg, name=distributed.broadcast_object(cfg.name or new_run_name(prefix, cfg.runs_dir)))
+        name = cfg.name or new_run_name(prefix, cfg.runs_dir)
+        cfg = dataclasses.replace(cfg, name=distributed.broadcast_object(name))
         error = None
         if info.is_main:
             try:
