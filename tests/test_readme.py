@@ -18,8 +18,9 @@ one explicit cheapening, so the whole file takes seconds instead of an hour:
 - profile: `--samples 16` appended; simulate runs as written (it asks for 20 samples), but
   without `--compare`, which also runs Lava in a child process: the full command runs under
   `-m lava`, in test_readme_lava_chain;
-Skipped, with the reason in the report: commands whose data are not here (`--data-root DATA`,
-a missing folder), `pytest` (this suite), `torchrun` (tests/test_ddp.py covers it), and the
+Skipped, with the reason in the log: commands with a placeholder (`--data-root DATA`,
+`runs/<name>`), commands whose dataset folder does not exist here (a DataError for a data root
+that is absent; data that are present must load), `pytest` (this suite), `torchrun` (tests/test_ddp.py covers it), and the
 benchmark scripts (minutes each; their `--help` is checked).
 """
 
@@ -147,9 +148,18 @@ def test_inline_benchmark_scripts_have_working_help(capsys):
         assert "usage" in _script_help(s, capsys).lower()
 
 
+PLACEHOLDER = re.compile(r"^[A-Z][A-Z_]{2,}$|<[^>]+>")  # DATA, RUN_DIR, runs/<name>
+
+
+class _DataAbsent(Exception):
+    """A dataset the command reads is not on this machine (its data root does not exist)."""
+
+
 def _skip_reason(argv: list[str], cwd: Path) -> str | None:
     if argv[0] != "snn2hw":
         return f"`{argv[0]}` is not run here"
+    if any(PLACEHOLDER.search(a) for a in argv):
+        return "has a placeholder to fill in"
     if "--data-root" in argv:
         root = argv[argv.index("--data-root") + 1]
         if not (cwd / root).is_dir():
@@ -161,7 +171,29 @@ def _run_readme(cwd: Path, commands: list[str], *, lava: bool) -> list[str]:
     """Run the commands' snn2hw steps in cwd; returns what was run (or skipped, and why)."""
     from typer.testing import CliRunner
 
+    import snn2hw.pipeline
     from snn2hw.cli import app
+    from snn2hw.errors import DataError
+
+    real_load = snn2hw.pipeline.load_data
+
+    def load_data(cfg):  # a DataError for a data root that does not exist here: skip, not fail
+        try:
+            return real_load(cfg)
+        except DataError as e:
+            if (cwd / cfg.data.data_root).exists():
+                raise
+            raise _DataAbsent(str(e)) from None
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(snn2hw.pipeline, "load_data", load_data)
+    try:
+        return _run_steps(cwd, commands, lava, app, CliRunner)
+    finally:
+        mp.undo()
+
+
+def _run_steps(cwd, commands, lava, app, CliRunner) -> list[str]:
 
     log = []
     for command in commands:
@@ -179,6 +211,9 @@ def _run_readme(cwd: Path, commands: list[str], *, lava: bool) -> list[str]:
                     args += ["--cache-dir", str(cwd / "frame-cache")]
             t0 = time.perf_counter()
             r = CliRunner().invoke(app, args)
+            if isinstance(r.exception, _DataAbsent):
+                log.append(f"skipped snn2hw {' '.join(args)}: data not here ({r.exception})")
+                continue
             assert r.exit_code == 0, f"README command `snn2hw {' '.join(args)}` failed:\n{r.output}"
             log.append(f"ran snn2hw {' '.join(args)}  ({time.perf_counter() - t0:.1f} s)")
             print(log[-1], flush=True)
@@ -237,3 +272,12 @@ def test_readme_python_block_runs(scratch, monkeypatch):
         exec(compile(code, "README.md python block", "exec"), {"__name__": "__readme__"})
     run = next((scratch / "runs").iterdir())
     assert (run / "export" / "model.net").is_file()
+
+
+def test_runner_skips_absent_data_and_placeholders_but_fails_real_errors(scratch):
+    log = _run_readme(scratch, ["uv run snn2hw distill --dataset cifar10 --epochs 1",
+                                "uv run snn2hw eval runs/<name>"], lava=False)
+    assert log[0].startswith("skipped snn2hw distill --dataset cifar10") and "data not here" in log[0]
+    assert log[1].startswith("skipped snn2hw eval runs/<name>: has a placeholder")
+    with pytest.raises(AssertionError, match="failed"):
+        _run_readme(scratch, ["uv run snn2hw eval runs/no-such-run"], lava=False)
