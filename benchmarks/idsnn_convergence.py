@@ -56,6 +56,7 @@ def plot(summary: dict, path: Path) -> None:
     s = summary["settings"]
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(top=100)  # not the autoscale margin past 100%
     ax.set_title(f"IDSNN on {s['dataset']}: {s['student_arch']} (SNN, T={s['timesteps']}) "
                  f"from {s['teacher_arch']} (ANN)", fontsize=9)
     ax.grid(alpha=0.3)

@@ -31,7 +31,8 @@ def print_summary(r: dict[str, Any], paths: dict[str, Path]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from profilers.report import energy_str, paper_ratio, ratio_str, si
+    from profilers.report import (ENERGY_DEFINITIONS, energy_str, paper_ratio, ratio_str, si,
+                                  status_label)
 
     con = Console()
     t = r["totals"]
@@ -47,17 +48,18 @@ def print_summary(r: dict[str, Any], paths: dict[str, Path]) -> None:
     if r["teacher"]:
         ops.add_row(f"teacher ANN ({r['teacher']['arch']}) MACs", si(r["teacher"]["macs"]))
     con.print(ops)
-    en = Table(title="Energy per sample (ANN = same architecture; ratio > 1: SNN cheaper)")
+    en = Table(title="Estimated energy per sample (ANN = same architecture; "
+                     "ratio > 1: SNN cheaper)")
     for col in ("table", "status", "SNN", "ANN", "ANN/SNN", "teacher", "teacher/SNN"):
         en.add_column(col, no_wrap=True)
     for e in r["energy"]:
-        en.add_row(e["table"], e["status"], energy_str(e["snn_pj"]),
+        en.add_row(e["table"], status_label(e), energy_str(e["snn_pj"]),
                    energy_str(e["same_arch_ann_pj"]), ratio_str(e["same_arch_ann_over_snn"]),
                    energy_str(e.get("teacher_ann_pj")), ratio_str(e.get("teacher_over_snn")))
     con.print(en)
     for e in r["energy"]:
         ann = "" if e["ann_priced_with"] == e["table"] else f"; ANN priced with {e['ann_priced_with']}"
-        con.print(f"[bold]{e['table']}[/]: {escape(e['status_detail'])}{escape(ann)}",
+        con.print(f"[bold]{e['table']}[/]: {escape(status_label(e))}{escape(ann)}",
                   highlight=False)
         con.print(f"  source: {escape(e['source'])}", overflow="ellipsis", no_wrap=True,
                   highlight=False)
@@ -65,6 +67,7 @@ def print_summary(r: dict[str, Any], paths: dict[str, Path]) -> None:
     if paper is not None:
         con.print(f"paper-style ratio (45nm compute, MACs and SynOps only): {paper:.2f}x",
                   highlight=False)
+    con.print(ENERGY_DEFINITIONS[0], ENERGY_DEFINITIONS[2], highlight=False)
     con.print(f"Report: {paths['html']} (also report.md, report.json)")
 
 

@@ -40,6 +40,38 @@ def ratio_str(r: float | None) -> str:
     return "-" if r is None else f"{r:.2f}x"
 
 
+# --------------------------------------------------------------------------- what the numbers mean
+
+STATUS_WORDS = {"measured": "measured", "simulated": "circuit-simulated", "assumed": "assumed"}
+
+
+def status_label(e: dict[str, Any]) -> str:
+    """An energy row's status as read by a person: 'measured' -> 'estimate from measured per-op
+    costs' (the energy is our counts x published per-operation prices, never a measurement)."""
+    status = e["status"]
+    rest = e.get("status_detail", status)[len(status):]  # e.g. ", except mac assumed"
+    return f"estimate from {STATUS_WORDS.get(status, status)} per-op costs{rest}"
+
+
+ENERGY_DEFINITIONS = [
+    ("Every energy in this report is an estimate: the operations counted in this run (SynOps, "
+     "MACs, neuron updates, spikes, memory accesses) times a price per operation from a cost "
+     "table. Nothing was measured on hardware."),
+    ("Status = where a cost table's per-operation prices come from. measured: measured on the "
+     "chip and published (Loihi 1: Davies et al., IEEE Micro 2018); circuit-simulated: "
+     "circuit-level estimates (45 nm: Horowitz, ISSCC 2014); assumed: our assumption (e.g. "
+     "Loihi 2 reuses Loihi 1's prices; Loihi's price for an analog input). 'except ...' names "
+     "the entries of a table whose status differs from the table's."),
+    ("Not included in any total: static and leakage power (energy spent while idle or over the "
+     "run's duration), spike routing between cores and chips (Loihi tile hops, 3-4 pJ each), "
+     "off-chip I/O and host traffic, and, except in the 45nm-memory table, memory accesses."),
+    ("Energy is per test sample (all T time steps); ratios > 1 mean the SNN estimate is the "
+     "cheaper one."),
+]
+STEP_RULE = ("Time steps are counted from 0 (the first step is step 0) in every plot, table and "
+             "JSON field (firing_rate_per_step[k], raster [step, neuron] pairs).")
+
+
 # --------------------------------------------------------------------------- tables
 
 
@@ -67,11 +99,12 @@ def layer_table(r: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def energy_table(r: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    head = ["cost table", "status", "SNN", "same-arch ANN", "ANN/SNN", "teacher ANN",
+    head = ["cost table", "status (see definitions)", "SNN", "same-arch ANN", "ANN/SNN",
+            "teacher ANN",
             "teacher/SNN", "ANN priced with", "source"]
     rows = []
     for e in r["energy"]:
-        rows.append([e["table"], e["status_detail"], energy_str(e["snn_pj"]),
+        rows.append([e["table"], status_label(e), energy_str(e["snn_pj"]),
                      energy_str(e["same_arch_ann_pj"]), ratio_str(e["same_arch_ann_over_snn"]),
                      energy_str(e.get("teacher_ann_pj")), ratio_str(e.get("teacher_over_snn")),
                      e["ann_priced_with"], e["source"]])
@@ -138,30 +171,46 @@ def paper_ratio(r: dict[str, Any]) -> float | None:
 
 def plots(r: dict[str, Any]) -> dict[str, bytes]:
     """PNG bytes of each figure: name -> png."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out: dict[str, bytes] = {}
-
-    def save(fig, name: str) -> None:
+    for name, fig in figures(r).items():
         buf = io.BytesIO()
         fig.tight_layout()
         fig.savefig(buf, format="png", dpi=100)
         plt.close(fig)
         out[name] = buf.getvalue()
+    return out
+
+
+def figures(r: dict[str, Any]) -> dict[str, Any]:
+    """The report's matplotlib figures (name -> Figure; the caller closes them).
+
+    Every axis is labelled with its unit; time steps count from 0 (STEP_RULE); accuracy axes end
+    at 100%.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out: dict[str, Any] = {}
+
+    def save(fig, name: str) -> None:
+        out[name] = fig
 
     spiking = [L for L in r["layers"] if "firing_rate" in L]
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.4))
     ax[0].bar([L["neuron"] for L in spiking], [L["firing_rate"] for L in spiking], color="#4c72b0")
-    ax[0].set_ylabel("spikes / neuron / step")
-    ax[0].set_title("Firing rate per layer")
+    ax[0].set_xlabel("neuron layer")
+    ax[0].set_ylabel("firing rate (spikes / neuron / step)")
+    ax[0].set_title("Firing rate per layer (mean over steps)")
     for L in spiking:
-        ax[1].plot(range(1, len(L["firing_rate_per_step"]) + 1), L["firing_rate_per_step"],
+        ax[1].plot(range(len(L["firing_rate_per_step"])), L["firing_rate_per_step"],
                    marker="o", label=L["neuron"])
-    ax[1].set_xticks(range(1, r["timesteps"] + 1))
-    ax[1].set_xlabel("time step")
+    ax[1].set_xticks(range(r["timesteps"]))
+    ax[1].set_xlabel("time step (from 0)")
+    ax[1].set_ylabel("firing rate (spikes / neuron / step)")
     ax[1].set_title("Firing rate per time step")
     ax[1].legend()
     save(fig, "firing_rate")
@@ -174,8 +223,9 @@ def plots(r: dict[str, Any]) -> dict[str, bytes]:
     ax.bar([x - 0.2 for x in xs], snn_ops, 0.4, label="SNN SynOps (+ first-layer MACs)")
     ax.bar([x + 0.2 for x in xs], ann_ops, 0.4, label="same-architecture ANN MACs")
     ax.set_xticks(list(xs), names)
+    ax.set_xlabel("layer")
     ax.set_yscale("log")
-    ax.set_ylabel("operations / sample")
+    ax.set_ylabel("operations / sample (log scale)")
     ax.set_title("SNN operations vs ANN MACs per layer")
     ax.legend()
     save(fig, "ops")
@@ -186,8 +236,9 @@ def plots(r: dict[str, Any]) -> dict[str, bytes]:
         ax[0].bar([x + i * width for x in xs], [e["per_layer_pj"][n] / 1e3 for n in names],
                   width, label=e["table"])
     ax[0].set_xticks([x + 0.4 - width / 2 for x in xs], names)
+    ax[0].set_xlabel("layer")
     ax[0].set_yscale("log")
-    ax[0].set_ylabel("nJ / sample")
+    ax[0].set_ylabel("estimated energy (nJ / sample, log)")
     ax[0].set_title("SNN energy per layer")
     ax[0].legend(fontsize=8)
     tx = range(len(r["energy"]))
@@ -195,8 +246,10 @@ def plots(r: dict[str, Any]) -> dict[str, bytes]:
     ax[1].bar([x + 0.2 for x in tx], [e["same_arch_ann_pj"] / 1e3 for e in r["energy"]], 0.4,
               label="same-arch ANN")
     ax[1].set_xticks(list(tx), [e["table"] for e in r["energy"]], fontsize=8)
+    ax[1].set_xlabel("cost table")
     ax[1].set_yscale("log")
-    ax[1].set_title("Total energy per cost table")
+    ax[1].set_ylabel("estimated energy (nJ / sample, log)")
+    ax[1].set_title("Total energy per cost table (estimates)")
     ax[1].legend(fontsize=8)
     save(fig, "energy")
 
@@ -211,7 +264,7 @@ def plots(r: dict[str, Any]) -> dict[str, bytes]:
                 a.scatter(ns, ts, s=2, marker="|", color="k")
             a.set_xlim(0, n)
             a.set_ylim(-0.5, T - 0.5)
-            a.set_ylabel(f"{name}\nstep")
+            a.set_ylabel(f"{name}\nstep (from 0)")
         axes[-1, 0].set_xlabel("neuron index")
         axes[0, 0].set_title("Spike raster, first test sample")
         save(fig, "raster")
@@ -223,6 +276,7 @@ def plots(r: dict[str, Any]) -> dict[str, bytes]:
         ax.plot(ts, [100 * p["accuracy"] for p in sw], marker="o", color="#4c72b0")
         ax.set_xlabel("time steps T")
         ax.set_ylabel("accuracy (%)", color="#4c72b0")
+        ax.set_ylim(top=100)  # not the autoscale margin past 100%
         ax.set_xscale("log", base=2)
         ax.set_xticks(ts, [str(t) for t in ts])
         ax2 = ax.twinx()
@@ -242,7 +296,9 @@ def to_markdown(r: dict[str, Any], images: dict[str, str] | None = None) -> str:
     parts += ["## Energy per cost table (per sample)", "", _md_table(*energy_table(r)), ""]
     for e in r["energy"]:
         if e["note"]:
-            parts.append(f"- **{e['table']}** ({e['status']}): {e['note']}")
+            parts.append(f"- **{e['table']}** ({status_label(e)}): {e['note']}")
+    parts += ["", "## What the energy numbers are (and are not)", ""]
+    parts += [f"- {d}" for d in ENERGY_DEFINITIONS]
     parts += ["", "## Cost table entries", "", _md_table(*entries_table(r)), ""]
     if r["accuracy_vs_timesteps"]:
         parts += ["## Accuracy vs time steps", "", _md_table(
@@ -251,7 +307,7 @@ def to_markdown(r: dict[str, Any], images: dict[str, str] | None = None) -> str:
               f"{p['firing_rate']:.3f}"] for p in r["accuracy_vs_timesteps"]]), ""]
     if images:
         parts += ["## Figures", ""] + [f"![{k}]({v})" for k, v in images.items()] + [""]
-    parts += ["## How it was counted", ""] + [f"- {n}" for n in r["notes"]] + [""]
+    parts += ["## How it was counted", ""] + [f"- {n}" for n in [*r["notes"], STEP_RULE]] + [""]
     return "\n".join(parts)
 
 
@@ -268,8 +324,10 @@ def to_html(r: dict[str, Any], pngs: dict[str, bytes]) -> str:
     h += [f"<li>{html.escape(line)}</li>" for line in _header_lines(r)] + ["</ul>"]
     h += ["<h2>Layers (per sample)</h2>", _html_table(*layer_table(r))]
     h += ["<h2>Energy per cost table (per sample)</h2>", _html_table(*energy_table(r)), "<ul>"]
-    h += [f"<li><b>{html.escape(e['table'])}</b> ({html.escape(e['status'])}): "
+    h += [f"<li><b>{html.escape(e['table'])}</b> ({html.escape(status_label(e))}): "
           f"{html.escape(e['note'])}</li>" for e in r["energy"] if e["note"]] + ["</ul>"]
+    h += ["<h3>What the energy numbers are (and are not)</h3><ul>"]
+    h += [f"<li>{html.escape(d)}</li>" for d in ENERGY_DEFINITIONS] + ["</ul>"]
     titles = {"firing_rate": "Firing rates", "ops": "SynOps vs ANN MACs", "energy": "Energy",
               "raster": "Spike raster", "timesteps": "Accuracy vs time steps"}
     for name, png in pngs.items():
@@ -281,7 +339,8 @@ def to_html(r: dict[str, Any], pngs: dict[str, bytes]) -> str:
             [str(p["timesteps"]), f"{100 * p['accuracy']:.2f}%", si(p["synops"]),
              f"{p['firing_rate']:.3f}"] for p in r["accuracy_vs_timesteps"]]))
     h += ["<h2>Cost table entries</h2>", _html_table(*entries_table(r))]
-    h += ["<h2>How it was counted</h2><ul>"] + [f"<li>{html.escape(n)}</li>" for n in r["notes"]]
+    h += ["<h2>How it was counted</h2><ul>"]
+    h += [f"<li>{html.escape(n)}</li>" for n in [*r["notes"], STEP_RULE]]
     h += ["</ul></body></html>"]
     return "\n".join(h)
 

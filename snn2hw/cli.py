@@ -21,6 +21,22 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from snn2hw import __version__
+
+        typer.echo(f"snn2hw {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the snn2hw version and exit."),
+) -> None:
+    """From a trained ANN to a spiking network on (simulated) Loihi: distill, export, profile."""
+
+
 def user_errors(fn: Callable) -> Callable:
     """The one place where failures become messages: a user error (Snn2hwError, or any OSError:
     a full disk, a read-only folder, a missing permission, an unreadable file) prints one
@@ -84,7 +100,8 @@ def internal_error(e: BaseException) -> str:
 # Options shared by distill and teacher (None = not given, the config file/defaults decide).
 ConfigOpt = typer.Option(None, "--config", "-c", help="YAML config file (see examples/); CLI options override it.")
 SetOpt = typer.Option(None, "--set", help="Override any config key, e.g. --set train.lr=0.01 (repeatable).")
-NameOpt = typer.Option(None, "--name", help="Run folder name under --runs-dir (default: <dataset>-<method>-<time>).")
+NameOpt = typer.Option(None, "--name", help="Run folder name under --runs-dir (default: <dataset>-<method>-<YYYYmmdd-HHMMSS>).")
+TeacherNameOpt = typer.Option(None, "--name", help="Run folder name under --runs-dir (default: <dataset>-teacher-<YYYYmmdd-HHMMSS>).")
 RunsDirOpt = typer.Option(None, "--runs-dir", help="Folder that holds run folders (default: runs).")
 DatasetOpt = typer.Option(None, "--dataset", help="digits (embedded, default), cifar10, cifar100; event data: nmnist, dvs-gesture, cifar10-dvs.")
 DataRootOpt = typer.Option(None, "--data-root", help="Folder with downloaded datasets (default: data).")
@@ -245,7 +262,7 @@ def distill(
 def teacher(
     config: Optional[Path] = ConfigOpt,
     set_: Optional[List[str]] = SetOpt,
-    name: Optional[str] = NameOpt,
+    name: Optional[str] = TeacherNameOpt,
     runs_dir: Optional[str] = RunsDirOpt,
     dataset: Optional[str] = DatasetOpt,
     data_root: Optional[str] = DataRootOpt,
@@ -304,7 +321,8 @@ def eval_(
     rows = [(f"{role} ({r[role]['arch']})", _pct(r[role]["test_acc"]))
             for role in ("teacher", "student") if role in r]
     rows.append(("test samples", str(r["test_samples"])))
-    _table(f"snn2hw eval: {r['dataset']}", rows, saved=r["run_dir"])
+    rows.append(("run folder", r["run_dir"]))  # read only: eval writes nothing
+    _table(f"snn2hw eval: {r['dataset']}", rows)
 
 
 @app.command("recipes")

@@ -382,13 +382,17 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 
 def resolve_config(
-    path: str | Path | None, overrides: dict[str, Any], assignments: list[str] = ()
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None,
+    assignments: list[str] = (),
 ) -> RunConfig:
-    """Defaults <- YAML file <- --set assignments <- explicit CLI options (None = not given)."""
+    """Defaults <- YAML file <- --set assignments <- explicit CLI options (None = not given).
+
+    overrides: dotted keys, e.g. {"train.epochs": 2, "data.dataset": "nmnist"}.
+    """
     data: dict[str, Any] = load_yaml(path) if path else {}
     for text in assignments:
         set_key(data, *parse_assignment(text))
-    for key, value in overrides.items():
+    for key, value in (overrides or {}).items():
         if value is not None:
             set_key(data, key, value)
     return config_from_dict(data)

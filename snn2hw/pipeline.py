@@ -130,7 +130,8 @@ def _start_run(cfg: RunConfig, prefix: str, resume: str | Path | None) -> tuple[
             f"{info.world} processes; change --batch-size or --nproc-per-node"
         )
     if info.active and resume is None:
-        cfg = dataclasses.replace(cfg, name=distributed.broadcast_object(cfg.name or new_run_name(prefix)))
+        name = cfg.name or new_run_name(prefix, cfg.runs_dir)
+        cfg = dataclasses.replace(cfg, name=distributed.broadcast_object(name))
         error = None
         if info.is_main:
             try:
@@ -155,7 +156,7 @@ _created: list[tuple[RunDir, str | None]] = []
 
 
 def _create_run(cfg: RunConfig, prefix: str) -> tuple[RunConfig, RunDir]:
-    name = cfg.name or new_run_name(prefix)
+    name = cfg.name or new_run_name(prefix, cfg.runs_dir)
     ensure_dir(cfg.runs_dir, what="runs folder", option="--runs-dir")
     run = RunDir(Path(cfg.runs_dir) / name)
     if run.path.exists() and not run.path.is_dir():

@@ -220,8 +220,17 @@ class RunDir:
         return data
 
 
-def new_run_name(prefix: str) -> str:
-    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+def new_run_name(prefix: str, runs_dir: str | Path | None = None) -> str:
+    """<prefix>-<YYYYmmdd-HHMMSS>; with runs_dir, a -2, -3, ... suffix if that folder exists
+    (two runs started in the same second, e.g. a script run twice)."""
+    name = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if runs_dir is None:
+        return name
+    n, candidate = 1, name
+    while (Path(runs_dir) / candidate).exists():
+        n += 1
+        candidate = f"{name}-{n}"
+    return candidate
 
 
 def latest_run(runs_dir: str | Path = "runs") -> RunDir:
