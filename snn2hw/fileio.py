@@ -146,6 +146,21 @@ def os_error(e: OSError, path: str | Path | None = None, action: str = "access")
     return FileSystemError(f"cannot {action} {where}: {why}{extra}; {fix}")
 
 
+STALE_STAGE_S = 3600.0
+
+
+def _remove_stale_stages(final: Path) -> None:
+    """Delete temp folders of `final` older than an hour (left by a killed export or report)."""
+    import time
+
+    for p in final.parent.glob(f".{final.name}.*.tmp"):
+        try:
+            if p.is_dir() and time.time() - p.stat().st_mtime > STALE_STAGE_S:
+                shutil.rmtree(p, ignore_errors=True)
+        except OSError:
+            pass
+
+
 @contextmanager
 def staged_dir(final: str | Path, *, what: str = "output folder", option: str | None = None):
     """Yield a temp folder beside `final`; when the block succeeds its files are renamed into
@@ -160,6 +175,7 @@ def staged_dir(final: str | Path, *, what: str = "output folder", option: str | 
         raise FileSystemError(f"{what} {final} is a file, not a folder{hint}; choose another path "
                               "or move the file away")
     ensure_dir(final.parent, what=f"the parent of {what} {final.name}", option=option)
+    _remove_stale_stages(final)
     try:
         stage = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
     except OSError as e:
