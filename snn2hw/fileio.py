@@ -12,9 +12,9 @@ import errno
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
 
 from snn2hw.errors import Snn2hwError
 
@@ -119,10 +119,10 @@ def ensure_dir(path: str | Path, *, what: str = "folder", option: str | None = N
 _FIXES = {
     errno.ENOSPC: ("the disk is full", "free some space (or write elsewhere) and run the command again"),
     errno.EDQUOT: ("the disk quota is exhausted", "free some space (or write elsewhere) and run the command again"),
-    errno.EROFS: ("the file system is read-only", "choose a writable folder (e.g. --out, --runs-dir) "
-                  "or remount it read-write"),
-    errno.EACCES: ("permission denied", "choose a folder you can write to, or fix its permissions "
-                   "(ls -ld shows the owner and mode)"),
+    errno.EROFS: ("the file system is read-only",
+                  "choose a writable folder (e.g. --out, --runs-dir) or remount it read-write"),
+    errno.EACCES: ("permission denied",
+                   "choose a folder you can write to, or fix its permissions (ls -ld shows them)"),
     errno.EPERM: ("the operation is not permitted", "choose a folder you own, or fix its permissions"),
     errno.ENOTDIR: ("a part of the path is a file, not a folder", "choose another path or move the file away"),
     errno.EISDIR: ("the path is a folder, not a file", "give a file name inside it"),

@@ -12,10 +12,8 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
 from fuzz_helpers import rejected, rejected_cli, tree
 from tiny_run import TINY_ARGS
-
 
 # ---- checkpoints -------------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from fuzz_helpers import TALLY, rejected, tree
 
 REPO = Path(__file__).resolve().parents[2]
@@ -285,8 +284,8 @@ def test_sigkill_of_a_training_run_then_resume(fuzz_run, tmp_path):
         raise
     assert ck["epoch"] >= 1 and any(m["phase"] == "student" for m in metrics)
     (run / ".student.pt.stale.tmp").write_bytes(b"half")  # as a kill mid-write leaves it
-    from snn2hw.pipeline import _start_run, _run_config
     from snn2hw.config import RunConfig
+    from snn2hw.pipeline import _run_config, _start_run
 
     cfg = _run_config(RunConfig(), run)
     _start_run(cfg, "x", run)
