@@ -244,7 +244,6 @@ def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
             x = xf.numpy()
         x_int = encode_inputs(x, info)
     from exporters.checks import check_inputs
-
     from exporters.netx import read_netx
 
     x_int, y = check_inputs(x_int, y, tuple(read_netx(t.net).in_shape),

@@ -65,7 +65,7 @@ def user_errors(fn: Callable) -> Callable:
                 raise
             typer.echo(f"Error: {_one_paragraph(str(os_error(e)))}", err=True)
             raise typer.Exit(2) from None
-        except Exception as e:  # noqa: BLE001 - a bug: one paragraph, no traceback (unless debugging)
+        except Exception as e:  # a bug: one paragraph, no traceback (unless debugging)
             if os.environ.get("SNN2HW_DEBUG"):
                 raise
             typer.echo(f"Error: {internal_error(e)}", err=True)

@@ -12,9 +12,9 @@ import errno
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
 
 from snn2hw.errors import Snn2hwError
 
@@ -119,10 +119,10 @@ def ensure_dir(path: str | Path, *, what: str = "folder", option: str | None = N
 _FIXES = {
     errno.ENOSPC: ("the disk is full", "free some space (or write elsewhere) and run the command again"),
     errno.EDQUOT: ("the disk quota is exhausted", "free some space (or write elsewhere) and run the command again"),
-    errno.EROFS: ("the file system is read-only", "choose a writable folder (e.g. --out, --runs-dir) "
-                  "or remount it read-write"),
-    errno.EACCES: ("permission denied", "choose a folder you can write to, or fix its permissions "
-                   "(ls -ld shows the owner and mode)"),
+    errno.EROFS: ("the file system is read-only",
+                  "choose a writable folder (e.g. --out, --runs-dir) or remount it read-write"),
+    errno.EACCES: ("permission denied",
+                   "choose a folder you can write to, or fix its permissions (ls -ld shows them)"),
     errno.EPERM: ("the operation is not permitted", "choose a folder you own, or fix its permissions"),
     errno.ENOTDIR: ("a part of the path is a file, not a folder", "choose another path or move the file away"),
     errno.EISDIR: ("the path is a folder, not a file", "give a file name inside it"),
@@ -146,6 +146,21 @@ def os_error(e: OSError, path: str | Path | None = None, action: str = "access")
     return FileSystemError(f"cannot {action} {where}: {why}{extra}; {fix}")
 
 
+STALE_STAGE_S = 3600.0
+
+
+def _remove_stale_stages(final: Path) -> None:
+    """Delete temp folders of `final` older than an hour (left by a killed export or report)."""
+    import time
+
+    for p in final.parent.glob(f".{final.name}.*.tmp"):
+        try:
+            if p.is_dir() and time.time() - p.stat().st_mtime > STALE_STAGE_S:
+                shutil.rmtree(p, ignore_errors=True)
+        except OSError:
+            pass
+
+
 @contextmanager
 def staged_dir(final: str | Path, *, what: str = "output folder", option: str | None = None):
     """Yield a temp folder beside `final`; when the block succeeds its files are renamed into
@@ -160,6 +175,7 @@ def staged_dir(final: str | Path, *, what: str = "output folder", option: str | 
         raise FileSystemError(f"{what} {final} is a file, not a folder{hint}; choose another path "
                               "or move the file away")
     ensure_dir(final.parent, what=f"the parent of {what} {final.name}", option=option)
+    _remove_stale_stages(final)
     try:
         stage = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
     except OSError as e:

@@ -99,7 +99,7 @@ def load_model(path: str | Path, role: str, bundle: DatasetBundle | None = None)
         model = build_model(spec)
     except ConfigError as e:
         raise CheckpointError(f"checkpoint {path} names a model snn2hw cannot build: {e}") from None
-    except Exception as e:  # noqa: BLE001 - an edited model record (shapes, neuron) breaks a builder
+    except Exception as e:  # noqa: BLE001 - an edited model record can break any builder
         raise CheckpointError(
             f"checkpoint {path}: its model record ({spec.arch}, inputs {tuple(spec.in_shape)}, "
             f"{spec.num_classes} classes) cannot be built ({type(e).__name__}: {e}); the file was "

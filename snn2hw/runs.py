@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from snn2hw.errors import CheckpointError
-from snn2hw.fileio import (  # noqa: F401 - atomic_write_* re-exported
+from snn2hw.fileio import (  # atomic_write_* are also imported from here by callers
     FileSystemError, atomic_write_bytes, atomic_write_text, ensure_dir, is_user_os_error, os_error,
 )
 

@@ -11,7 +11,11 @@ import pytest
 
 from snn2hw.data.events import EventOptions, load_cifar10_dvs, load_dvs_gesture, load_nmnist
 from snn2hw.data.fake import (
-    aedat4_bytes, bs2_bytes, write_fake_cifar10_dvs, write_fake_dvs_gesture, write_fake_nmnist,
+    aedat4_bytes,
+    bs2_bytes,
+    write_fake_cifar10_dvs,
+    write_fake_dvs_gesture,
+    write_fake_nmnist,
     write_gesture_sample,
 )
 from snn2hw.data.frames import FrameTransform, events_to_frames, keep_inside, sort_by_time

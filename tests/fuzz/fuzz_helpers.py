@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from tiny_run import TINY_ARGS
 
 # Counted over the session and printed in the terminal summary (the closing numbers).

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from fuzz_helpers import rejected_cli
 from tiny_run import TINY_ARGS
 

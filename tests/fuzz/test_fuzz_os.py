@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from fuzz_helpers import TALLY, rejected, tree
 
 REPO = Path(__file__).resolve().parents[2]
@@ -285,8 +284,8 @@ def test_sigkill_of_a_training_run_then_resume(fuzz_run, tmp_path):
         raise
     assert ck["epoch"] >= 1 and any(m["phase"] == "student" for m in metrics)
     (run / ".student.pt.stale.tmp").write_bytes(b"half")  # as a kill mid-write leaves it
-    from snn2hw.pipeline import _start_run, _run_config
     from snn2hw.config import RunConfig
+    from snn2hw.pipeline import _run_config, _start_run
 
     cfg = _run_config(RunConfig(), run)
     _start_run(cfg, "x", run)
@@ -302,3 +301,20 @@ def test_profile_report_on_a_full_disk_leaves_nothing(cli, run_copy, tmp_path, m
     f = tmp_path / "afile"
     f.write_text("x")
     rejected(cli("profile", run_copy, "--samples", "8", "--out", f), "is a file", "--out")
+
+
+def test_staged_folder_left_by_a_killed_export_is_cleaned_later(tmp_path):
+    from snn2hw.fileio import staged_dir
+
+    final = tmp_path / "export"
+    old = tmp_path / ".export.abc123.tmp"  # as SIGKILL mid-export leaves it
+    old.mkdir()
+    (old / "model.net").write_bytes(b"half")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    young = tmp_path / ".export.def456.tmp"  # maybe another export running now: kept
+    young.mkdir()
+    with staged_dir(final) as stage:
+        (stage / "a.txt").write_text("done")
+    assert (final / "a.txt").read_text() == "done"
+    assert not old.exists() and young.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".export.def456.tmp", "export"]
