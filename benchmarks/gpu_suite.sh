@@ -17,7 +17,7 @@ else
   echo "no .whl/ folder: peers other than the plain-PyTorch ones will be recorded as missing"
 fi
 nvidia-smi -L 2>/dev/null || echo "nvidia-smi: none"
-timeout 90 python3 -m pytest tests/test_triton_lif.py tests/test_train_step.py -k cuda -q \
+timeout 90 python3 -m pytest tests/test_triton_lif.py tests/test_train_step.py -m gpu -q \
   -p no:cacheprovider -o addopts="" > "$OUT/gpu_tests.log" 2>&1
 echo "gpu tests rc=$? ($(tail -1 "$OUT/gpu_tests.log"))"
 timeout 380 python3 benchmarks/gpu_suite.py --out "$OUT/gpu_suite.json" --budget-s 370 \
