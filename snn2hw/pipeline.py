@@ -202,7 +202,8 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
     """Teacher (trained or loaded) -> spiking student trained with the configured method."""
     # --cuda-graphs/--precision that cannot run here fail before a run folder is made
     check_step_options(resolve_device(cfg.train.device), precision=cfg.train.precision,
-                       cuda_graphs=cfg.train.cuda_graphs, distributed=distributed.current().active)
+                       cuda_graphs=cfg.train.cuda_graphs, distributed=distributed.current().active,
+                       neuron_backend=cfg.train.neuron_backend)
     cfg, run = _start_run(cfg, f"{cfg.data.dataset}-{cfg.distill.method}", resume)
     device = resolve_device(cfg.train.device)
     reporter = reporter if reporter is not None and distributed.current().is_main else Reporter()
