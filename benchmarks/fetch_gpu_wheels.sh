@@ -1,7 +1,7 @@
 #!/bin/bash
 # Make .whl/ (git-ignored) with the peers' Python 3.12 wheels for benchmarks/gpu_suite.sh:
 # norse 1.1.0 (built from its sdist: PyPI has no wheel), snnTorch 1.0.0, SpikingJelly 2.0.0 and
-# the packages they need that the GPU image lacks (nir, nirtorch, loguru, SciencePlots). ~4 MB.
+# the packages they need that the GPU image lacks (nir, nirtorch, loguru, SciencePlots). ~3 MB.
 # Run here, where PyPI is reachable; then carry ".whl" in the device run.
 set -eu
 mkdir -p .whl

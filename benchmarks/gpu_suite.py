@@ -122,7 +122,7 @@ def bench_snn2hw(name, backend, graphs, compiled, *, dev, B, T, dtype, iters, wa
     sync(dev)
     dt = time.perf_counter() - t0
     row.update(img_per_s=round(B * iters / dt, 1), ms_per_iter=round(1e3 * dt / iters, 3),
-               loss=float(terms["loss"]), graph_replays=step.replays)
+               loss=float(terms["loss"].detach()), graph_replays=step.replays)
     if dev.type == "cuda":
         row["peak_GiB"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
         row["peak_reserved_GiB"] = round(torch.cuda.max_memory_reserved() / 2**30, 3)

@@ -298,7 +298,8 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
     distributed.init_from_env(cfg.train.device)
     # --cuda-graphs/--precision that cannot run here fail before a run folder is made
     check_step_options(resolve_device(cfg.train.device), precision=cfg.train.precision,
-                       cuda_graphs=cfg.train.cuda_graphs, distributed=distributed.current().active)
+                       cuda_graphs=cfg.train.cuda_graphs, distributed=distributed.current().active,
+                       neuron_backend=cfg.train.neuron_backend)
     device = resolve_device(cfg.train.device)
     bundle = load_data(cfg)
     method = build_method(cfg.distill)

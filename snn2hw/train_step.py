@@ -28,8 +28,13 @@ StepFn = Callable[[nn.Module, torch.Tensor, torch.Tensor],
 
 
 def check_step_options(device: torch.device, *, precision: str, cuda_graphs: bool,
-                       distributed: bool = False) -> None:
-    """Raise ConfigError for a precision/--cuda-graphs choice that cannot run on this device."""
+                       distributed: bool = False, neuron_backend: str = "auto") -> None:
+    """Raise ConfigError for a precision/--cuda-graphs/--neuron-backend choice that cannot run on
+    this device."""
+    if neuron_backend == "triton" and device.type != "cuda":
+        raise ConfigError(
+            f"--neuron-backend triton runs the neuron kernels on a CUDA device, but this run trains "
+            f"on {device}. Use --neuron-backend auto (the fused path on CPU, triton on CUDA).")
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)} "
                           "(option --precision)")

@@ -81,6 +81,9 @@ def test_cuda_graphs_on_cpu_is_a_clear_error():
     with pytest.raises(ConfigError, match="torchrun"):
         check_step_options(torch.device("cuda"), precision="fp32", cuda_graphs=True,
                            distributed=True)
+    with pytest.raises(ConfigError, match="--neuron-backend triton.*cpu.*--neuron-backend auto"):
+        check_step_options(torch.device("cpu"), precision="fp32", cuda_graphs=False,
+                           neuron_backend="triton")
     check_step_options(torch.device("cpu"), precision="bf16", cuda_graphs=False)  # fine
 
 
