@@ -10,19 +10,20 @@ What is checked, for every command line in README.md's code blocks (fenced ```ba
 Then the `snn2hw` commands are run in README order, in-process through the same typer app the
 `snn2hw` script calls, in one scratch folder (so `eval runs/my-run` finds the run that
 `distill --name my-run` made, and `export`/`profile` without a folder take the latest run), with
-one explicit cheapening, so the whole file takes seconds instead of an hour:
+one explicit cheapening, so the whole file takes about a minute instead of hours:
 - distill / teacher: `--epochs 1` (and `--teacher-epochs 1`) and 64 train / 32 test images
-  appended (later options win in click); `--resume` runs as written (its run has 1 epoch left
-  to do: none); event data also get `--cache-dir` in the scratch folder (the default cache sits
+  appended (later options win in click); `--resume` runs as written (the run it continues is
+  complete after its 1 epoch, so nothing is left to train); event data also get `--cache-dir` in the scratch folder (the default cache sits
   beside the data, here the shared data folder);
 - profile: `--samples 16` appended; simulate runs as written (it asks for 20 samples), but
   without `--compare`, which adds a Lava run in a child process (about a minute): that same
   command, on 3 samples, is tests/exporters/test_lava.py::
-  test_cli_compare_reports_float_emulator_lava_and_agreement (`-m lava`);
+  test_cli_compare_reports_float_emulator_lava_and_agreement (`-m lava`).
 Skipped, with the reason in the log: commands with a placeholder (`--data-root DATA`,
 `runs/<name>`), commands whose dataset folder does not exist here (a DataError for a data root
-that is absent; data that are present must load), `pytest` (this suite), `torchrun` (tests/test_ddp.py covers it), and the
-benchmark scripts (minutes each; their `--help` is checked).
+that is absent; data that are present must load), `pytest` (this suite), `torchrun`
+(tests/test_ddp.py covers it), and the benchmark scripts (minutes each; their `--help` is
+checked).
 """
 
 from __future__ import annotations
