@@ -48,8 +48,11 @@ STATUS_WORDS = {"measured": "measured", "simulated": "circuit-simulated", "assum
 def status_label(e: dict[str, Any]) -> str:
     """An energy row's status as read by a person: 'measured' -> 'estimate from measured per-op
     costs' (the energy is our counts x published per-operation prices, never a measurement)."""
+    import re
+
     status = e["status"]
-    rest = e.get("status_detail", status)[len(status):]  # e.g. ", except mac assumed"
+    rest = e.get("status_detail", status)[len(status):]  # e.g. ", except mac simulated"
+    rest = re.sub(r"\b(measured|simulated|assumed)\b", lambda m: STATUS_WORDS[m.group(1)], rest)
     return f"estimate from {STATUS_WORDS.get(status, status)} per-op costs{rest}"
 
 
@@ -112,7 +115,7 @@ def energy_table(r: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def entries_table(r: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    head = ["table", "operation", "pJ", "status", "source"]
+    head = ["table", "operation", "pJ per operation", "status of this price", "source"]
     rows = []
     for t in r["cost_tables"]:
         for op, e in t["entries"].items():

@@ -127,3 +127,12 @@ def test_event_and_timestep_defaults_in_help_match_the_code():
     assert f"default: {FALLBACK_TIMESTEPS};" in t
     assert all(f"{name} {v}" in t for name, v in DEFAULT_TIMESTEPS.items())
     assert all(f"{name} {v}" in distill["--frame-size"] for name, v in DEFAULT_FRAME_SIZE.items())
+
+
+def test_the_snn2hw_script_and_python_m_run():
+    """The `snn2hw` console script (what `uv run snn2hw` starts) and `python -m snn2hw`."""
+    script = Path(sys.executable).with_name("snn2hw")
+    assert script.is_file(), f"no snn2hw script beside {sys.executable}; reinstall with `uv sync`"
+    for argv in ([str(script), "--version"], [sys.executable, "-m", "snn2hw", "--version"]):
+        out = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, timeout=120)
+        assert out.returncode == 0 and out.stdout.strip() == f"snn2hw {snn2hw.__version__}", out

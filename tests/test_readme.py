@@ -10,18 +10,20 @@ What is checked, for every command line in README.md's code blocks (fenced ```ba
 Then the `snn2hw` commands are run in README order, in-process through the same typer app the
 `snn2hw` script calls, in one scratch folder (so `eval runs/my-run` finds the run that
 `distill --name my-run` made, and `export`/`profile` without a folder take the latest run), with
-one explicit cheapening, so the whole file takes seconds instead of an hour:
+one explicit cheapening, so the whole file takes about a minute instead of hours:
 - distill / teacher: `--epochs 1` (and `--teacher-epochs 1`) and 64 train / 32 test images
-  appended (later options win in click); `--resume` runs as written (its run has 1 epoch left
-  to do: none); event data also get `--cache-dir` in the scratch folder (the default cache sits
+  appended (later options win in click); `--resume` runs as written (the run it continues is
+  complete after its 1 epoch, so nothing is left to train); event data also get `--cache-dir` in the scratch folder (the default cache sits
   beside the data, here the shared data folder);
 - profile: `--samples 16` appended; simulate runs as written (it asks for 20 samples), but
-  without `--compare`, which also runs Lava in a child process: the full command runs under
-  `-m lava`, in test_readme_lava_chain;
+  without `--compare`, which adds a Lava run in a child process (about a minute): that same
+  command, on 3 samples, is tests/exporters/test_lava.py::
+  test_cli_compare_reports_float_emulator_lava_and_agreement (`-m lava`).
 Skipped, with the reason in the log: commands with a placeholder (`--data-root DATA`,
 `runs/<name>`), commands whose dataset folder does not exist here (a DataError for a data root
-that is absent; data that are present must load), `pytest` (this suite), `torchrun` (tests/test_ddp.py covers it), and the
-benchmark scripts (minutes each; their `--help` is checked).
+that is absent; data that are present must load), `pytest` (this suite), `torchrun`
+(tests/test_ddp.py covers it), and the benchmark scripts (minutes each; their `--help` is
+checked).
 """
 
 from __future__ import annotations
@@ -167,7 +169,7 @@ def _skip_reason(argv: list[str], cwd: Path) -> str | None:
     return None
 
 
-def _run_readme(cwd: Path, commands: list[str], *, lava: bool) -> list[str]:
+def _run_readme(cwd: Path, commands: list[str]) -> list[str]:
     """Run the commands' snn2hw steps in cwd; returns what was run (or skipped, and why)."""
     from typer.testing import CliRunner
 
@@ -188,12 +190,12 @@ def _run_readme(cwd: Path, commands: list[str], *, lava: bool) -> list[str]:
     mp = pytest.MonkeyPatch()
     mp.setattr(snn2hw.pipeline, "load_data", load_data)
     try:
-        return _run_steps(cwd, commands, lava, app, CliRunner)
+        return _run_steps(cwd, commands, app, CliRunner)
     finally:
         mp.undo()
 
 
-def _run_steps(cwd, commands, lava, app, CliRunner) -> list[str]:
+def _run_steps(cwd, commands, app, CliRunner) -> list[str]:
 
     log = []
     for command in commands:
@@ -203,8 +205,8 @@ def _run_steps(cwd, commands, lava, app, CliRunner) -> list[str]:
                 log.append(f"skipped {' '.join(argv)}: {reason}")
                 continue
             args = argv[1:]
-            if "--compare" in args and not lava:
-                args.remove("--compare")  # the Lava half: test_readme_lava_chain (-m lava)
+            if "--compare" in args:
+                args.remove("--compare")  # the Lava half: tests/exporters/test_lava.py
             if "--resume" not in args:
                 args = args + CHEAPEN.get(args[0], [])
                 if "--data-root" in args:  # event data: frame cache in the scratch folder
@@ -234,7 +236,7 @@ def scratch(tmp_path, monkeypatch):
 
 
 def test_readme_commands_run(scratch):
-    log = _run_readme(scratch, COMMANDS, lava=False)
+    log = _run_readme(scratch, COMMANDS)
     print("\n".join(log))
     ran = [line for line in log if line.startswith("ran ")]
     # the README's own chain: the default distill, the distill section, export, simulate, profile
@@ -242,15 +244,6 @@ def test_readme_commands_run(scratch):
         assert any(line.startswith(f"ran snn2hw {sub}") for line in ran), (sub, log)
     assert (scratch / "runs" / "my-run" / "export" / "model.net").is_file()
     assert (scratch / "runs" / "my-run" / "export" / "profile" / "report.html").is_file()
-
-
-@pytest.mark.lava
-def test_readme_lava_chain(scratch):
-    chain = [c for c in COMMANDS if "--compare" in c]
-    assert chain, "the README no longer has the simulate --compare chain"
-    log = _run_readme(scratch, chain, lava=True)
-    print("\n".join(log))
-    assert any("simulate --compare" in line for line in log), log
 
 
 def readme_python_blocks(text: str) -> list[str]:
@@ -276,8 +269,8 @@ def test_readme_python_block_runs(scratch, monkeypatch):
 
 def test_runner_skips_absent_data_and_placeholders_but_fails_real_errors(scratch):
     log = _run_readme(scratch, ["uv run snn2hw distill --dataset cifar10 --epochs 1",
-                                "uv run snn2hw eval runs/<name>"], lava=False)
+                                "uv run snn2hw eval runs/<name>"])
     assert log[0].startswith("skipped snn2hw distill --dataset cifar10") and "data not here" in log[0]
     assert log[1].startswith("skipped snn2hw eval runs/<name>: has a placeholder")
     with pytest.raises(AssertionError, match="failed"):
-        _run_readme(scratch, ["uv run snn2hw eval runs/no-such-run"], lava=False)
+        _run_readme(scratch, ["uv run snn2hw eval runs/no-such-run"])

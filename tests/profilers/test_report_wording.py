@@ -87,3 +87,11 @@ def test_report_defines_statuses_and_states_exclusions(report):
         assert "counted from 0" in text
     assert all(d.split(":")[0] in md for d in ENERGY_DEFINITIONS) and STEP_RULE in md
     assert "| 45nm-compute | estimate from circuit-simulated per-op costs" in md
+
+
+def test_status_label_words_every_status_the_same_way():
+    from profilers.report import status_label
+
+    e = {"status": "assumed", "status_detail": "assumed, except ac simulated, mac measured"}
+    assert status_label(e) == ("estimate from assumed per-op costs, except ac circuit-simulated, "
+                               "mac measured")
