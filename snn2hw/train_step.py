@@ -11,9 +11,10 @@ learning rate changes (the scheduler), since the rates are constants inside it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 from torch import nn
@@ -52,7 +53,7 @@ def check_step_options(device: torch.device, *, precision: str, cuda_graphs: boo
 
 @dataclass
 class _Graph:
-    graph: "torch.cuda.CUDAGraph"
+    graph: torch.cuda.CUDAGraph
     x: torch.Tensor
     y: torch.Tensor
     terms: dict[str, torch.Tensor]

@@ -42,6 +42,7 @@ class _MultiStepLIF(torch.autograd.Function):
         T = x.shape[0]
         h_all = torch.empty(x.shape, dtype=state_dtype(x.dtype), device=x.device)
         m_all = torch.empty(x.shape, dtype=torch.bool, device=x.device)  # spikes, 1 byte each
+        v = h_all[0]  # the state after each step's reset (set at t = 0, read from t = 1)
         for t in range(T):
             h, m = h_all[t], m_all[t]  # views: results are written in place, no copies
             if t == 0:

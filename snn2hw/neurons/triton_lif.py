@@ -33,7 +33,7 @@ def triton_available() -> bool:
     """True when triton imports (it is an optional, CUDA-side dependency)."""
     try:
         import triton  # noqa: F401
-    except Exception:
+    except Exception:  # noqa: BLE001 - any import failure means: not available
         return False
     return True
 
@@ -90,9 +90,9 @@ def _layout(x: torch.Tensor) -> tuple[torch.Tensor, int, torch.Tensor, torch.Ten
     taking x's strides; an input expanded over time (step stride 0, dense steps) is read without a
     copy; anything else is made contiguous first."""
     T, N = x.shape[0], x[0].numel()
-    if not (_dense(x) and (T == 1 or x.stride(0) == N)):
-        if not (x.stride(0) == 0 and x[0].is_contiguous()):
-            x = x.contiguous()
+    step_major = _dense(x) and (T == 1 or x.stride(0) == N)
+    if not step_major and not (x.stride(0) == 0 and x[0].is_contiguous()):
+        x = x.contiguous()
     if x.stride(0) == 0:
         h = torch.empty(x.shape, dtype=torch.float32, device=x.device)
         return x, 0, h, torch.empty(x.shape, dtype=x.dtype, device=x.device)
