@@ -70,6 +70,16 @@ def export(run_dir: str | Path | None = None, *, target: str = "loihi",
     from exporters.nir import student_to_nir, write_nir
 
     student, _, _ = load_model(run.student_ckpt, "student")
+    from exporters.nir_graph import is_graph_student, student_to_nir_graph
+
+    if is_graph_student(student):  # residual student: NIR graph + the graph artefact
+        write_nir(out_dir / "model.nir", student_to_nir_graph(student))
+        files.append("model.nir")
+        if target == "nir":
+            return ExportResult(out_dir, files, time.perf_counter() - t0)
+        from exporters.graph_pipeline import export_graph
+
+        return export_graph(run, student, out_dir, files, t0, qat_epochs)
     graph = student_to_nir(student)
     write_nir(out_dir / "model.nir", graph)
     files.append("model.nir")
