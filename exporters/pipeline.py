@@ -201,9 +201,12 @@ def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
     reset schedule (interval T + L, offset 1) with `input_message_bits` (0 = binary spikes).
     """
     from exporters.emulator import Emulator, run_samples
+    from exporters.graph_pipeline import is_graph_export, simulate_graph
 
     if backend not in ("emulator", "lava"):
         raise SimulationError(f"unknown backend {backend!r}; use --backend emulator or lava")
+    if is_graph_export(path):
+        return simulate_graph(path, backend=backend, samples=samples, compare=compare, device=device)
     t = open_target(path)
     info = dict(t.info)
     T = int(info.get("timesteps", 0) or timesteps or 0)
