@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from exporters.errors import ExportError, SimulationError
+from snn2hw.errors import Snn2hwError
 from snn2hw.runs import RunDir, atomic_write_text, latest_run, open_run
 
 EXPORT_FILES = ("model.nir", "model.net", "quantization.json")
@@ -53,7 +54,21 @@ def export(run_dir: str | Path | None = None, *, target: str = "loihi",
     t0 = time.perf_counter()
     run = _resolve_run(run_dir, runs_dir)
     out_dir = Path(out) if out is not None else run.path / "export"
+    existed = out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _export_into(run, out_dir, target, qat_epochs, t0)
+    except Snn2hwError as e:
+        if not existed and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # leave no empty export/ folder behind a failed export
+        if run_dir is None:  # say which run "latest" picked
+            raise type(e)(f"latest run under {runs_dir}: {run.path}: {e}") from None
+        raise
+
+
+def _export_into(run: RunDir, out_dir: Path, target: str, qat_epochs: int,
+                 t0: float) -> ExportResult:
+    """The body of `export` once the run and the output folder are known."""
     from snn2hw.pipeline import load_model
 
     files: list[str] = []

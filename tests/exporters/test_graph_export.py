@@ -64,3 +64,18 @@ def test_qat_refused_for_graphs(resnet_run, cli):
     run, _ = resnet_run
     r = cli("export", run, "--target", "loihi", "--qat-epochs", "1")
     assert r.exit_code != 0 and "sequential students only" in r.output
+
+
+def test_failed_export_of_latest_run_names_it_and_leaves_no_folder(tiny_run, tmp_path, cli):
+    runs = tmp_path / "runs"
+    run = runs / "soft"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("export"))
+    ck = load_checkpoint(run / "student.pt")
+    ck["model"]["neuron"]["reset"] = "soft"
+    save_checkpoint(run / "student.pt", ck)
+    r = cli("export", "--runs-dir", runs)
+    assert r.exit_code != 0
+    text = " ".join(r.output.split())
+    assert "soft reset" in text and "soft" in text and str(run.name) in text
+    assert "latest run" in text
+    assert not (run / "export").exists()
