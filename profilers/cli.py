@@ -96,6 +96,11 @@ def register(app: typer.Typer) -> None:
 
             export_dir = Path(target)
             target = Path(open_target(export_dir).info["quantization"]["run_dir"])
+        elif (Path(target) / "model.graph.h5").is_file():  # a residual (graph) export
+            import json
+
+            export_dir = Path(target)
+            target = Path(json.loads((export_dir / "quantization.json").read_text())["run_dir"])
         opts = ProfileOptions(samples=samples, timesteps=parse_timesteps(timesteps),
                               cost_tables=tuple(cost_table or ()), first_layer=first_layer,
                               device=device, export_dir=export_dir)  # type: ignore[arg-type]

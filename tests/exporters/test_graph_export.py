@@ -56,6 +56,9 @@ def test_export_and_simulate_residual_run(resnet_run, cli, tmp_path):
     assert rep["format"] == "snn2hw-loihi-graph-1" and rep["edges"]
     v, _ = run_samples(GraphEmulator(q), np.zeros((2, 1, 8, 8), np.int64))
     assert v.shape == (2, 10)
+    r = cli("profile", out, "--samples", "8")
+    assert r.exit_code == 0, r.output
+    assert "emulator" in r.output and "SynOps" in r.output
     r = cli("simulate", out, "--backend", "lava")
     assert r.exit_code != 0 and "graph" in r.output
 
