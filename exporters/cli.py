@@ -95,6 +95,8 @@ def register(app: typer.Typer) -> None:
             first = "-" if a["first_mismatch_step"] is None else str(a["first_mismatch_step"])
             rows.append((f"agreement {a['layer']}",
                          f"{100 * a['identical_fraction']:.2f}% identical trains; first mismatch step {first}"))
+        if "note" in r:
+            rows.append(("note", r["note"]))
         if "readout_equal" in r:
             rows.append(("readout voltages equal", str(r["readout_equal"])))
         _table(f"snn2hw simulate {path}", rows)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from exporters.errors import ExportError, SimulationError
+from snn2hw.errors import Snn2hwError
 from snn2hw.runs import RunDir, atomic_write_text, latest_run, open_run
 
 EXPORT_FILES = ("model.nir", "model.net", "quantization.json")
@@ -59,8 +60,13 @@ def export(run_dir: str | Path | None = None, *, target: str = "loihi",
     t0 = time.perf_counter()
     run = _resolve_run(run_dir, runs_dir)
     final = Path(out) if out is not None else run.path / "export"
-    with staged_dir(final, what="export folder", option="--out") as stage:
-        r = _export_into(run, stage, final, target, qat_epochs)
+    try:
+        with staged_dir(final, what="export folder", option="--out") as stage:
+            r = _export_into(run, stage, final, target, qat_epochs)
+    except Snn2hwError as e:
+        if run_dir is None:  # say which run "latest" picked
+            raise type(e)(f"latest run under {runs_dir}: {run.path}: {e}") from None
+        raise
     r.out_dir, r.seconds = final, time.perf_counter() - t0
     return r
 
@@ -85,6 +91,16 @@ def _export_into(run: RunDir, out_dir: Path, final_dir: Path, target: str,
     from exporters.nir import student_to_nir, write_nir
 
     student, _, _ = load_model(run.student_ckpt, "student")
+    from exporters.nir_graph import is_graph_student, student_to_nir_graph
+
+    if is_graph_student(student):  # residual student: NIR graph + the graph artefact
+        write_nir(out_dir / "model.nir", student_to_nir_graph(student))
+        files.append("model.nir")
+        if target == "nir":
+            return ExportResult(out_dir, files, time.perf_counter() - t0)
+        from exporters.graph_pipeline import export_graph
+
+        return export_graph(run, student, out_dir, files, t0, qat_epochs)
     graph = student_to_nir(student)
     write_nir(out_dir / "model.nir", graph)
     files.append("model.nir")
@@ -143,6 +159,18 @@ class Target:
     net: Path
     info: dict
     export_dir: Path | None
+
+
+def export_source(path: str | Path) -> tuple[Path | None, Path]:
+    """(export folder, its run folder) for an export folder (netx or graph), else (None, path)."""
+    p = Path(path)
+    if (p / "model.net").is_file():
+        return p, Path(open_target(p).info["quantization"]["run_dir"])
+    from exporters.graph_pipeline import is_graph_export, read_graph_report
+
+    if is_graph_export(p):
+        return p, Path(read_graph_report(p)["run_dir"])
+    return None, p
 
 
 def open_target(path: str | Path) -> Target:
@@ -220,9 +248,12 @@ def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
     reset schedule (interval T + L, offset 1) with `input_message_bits` (0 = binary spikes).
     """
     from exporters.emulator import Emulator, run_samples
+    from exporters.graph_pipeline import is_graph_export, simulate_graph
 
     if backend not in ("emulator", "lava"):
         raise SimulationError(f"unknown backend {backend!r}; use --backend emulator or lava")
+    if is_graph_export(path):
+        return simulate_graph(path, backend=backend, samples=samples, compare=compare, device=device)
     t = open_target(path)
     info = dict(t.info)
     T = int(info.get("timesteps", 0) or timesteps or 0)

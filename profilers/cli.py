@@ -93,12 +93,9 @@ def register(app: typer.Typer) -> None:
         from snn2hw.runs import latest_run
 
         target = run_dir if run_dir is not None else latest_run(runs_dir).path
-        export_dir = None
-        if (Path(target) / "model.net").is_file():  # an export folder: profile its netx network
-            from exporters.pipeline import open_target
+        from exporters.pipeline import export_source
 
-            export_dir = Path(target)
-            target = Path(open_target(export_dir).info["quantization"]["run_dir"])
+        export_dir, target = export_source(target)  # an export folder: profile its network
         opts = ProfileOptions(samples=samples, timesteps=parse_timesteps(timesteps),
                               cost_tables=tuple(cost_table or ()), first_layer=first_layer,
                               device=device, export_dir=export_dir)  # type: ignore[arg-type]

@@ -69,7 +69,9 @@ def _leaves(module: nn.Module, prefix: str) -> list[Stage]:
         return out
     if isinstance(module, TimeFolded):
         return _leaves(module.layer, f"{prefix}.layer")
-    if isinstance(module, SpikingNeuron) or isinstance(module, SYNAPTIC + PASS_THROUGH):
+    from snn2hw.models.resnet import SpikingBasicBlock
+
+    if isinstance(module, (SpikingNeuron, SpikingBasicBlock)) or isinstance(module, SYNAPTIC + PASS_THROUGH):
         return [Stage(prefix, module)]
     raise ProfileError(
         f"layer {prefix!r} ({type(module).__name__}) is not one the profiler can walk: it counts "
@@ -98,8 +100,16 @@ def walk(model: nn.Module) -> list[LayerPlan]:
     source: str | None = None
     pending: list[Stage] = []
     current: LayerPlan | None = None
+    from snn2hw.models.resnet import SpikingBasicBlock
+
     for st in stages:
-        if st.is_neuron:
+        if isinstance(st.module, SpikingBasicBlock):
+            if current is not None:
+                raise ProfileError(f"block {short_name(st.name)!r} follows a synaptic layer with no "
+                                   "neuron in between; the profiler cannot walk it")
+            plans += _block_plans(st, source, pending)
+            source, pending = short_name(f"{st.name}.sn2"), []
+        elif st.is_neuron:
             if current is None:
                 raise ProfileError(
                     f"neuron layer {short_name(st.name)!r} receives no synaptic layer since the "
@@ -118,4 +128,24 @@ def walk(model: nn.Module) -> list[LayerPlan]:
         # stateless layers after a synapse and before its neuron (BN) do not change fan-out
     if not plans:
         raise ProfileError("the model has no conv or linear layer to profile")
+    return plans
+
+
+def _block_plans(st: Stage, source: str | None, pending: list[Stage]) -> list[LayerPlan]:
+    """A residual block: conv1 -> sn1, conv2 -> sn2 and the 1x1-conv shortcut -> sn2.
+
+    The shortcut plan drives no neuron of its own (sn2 is counted once, with conv2); its SynOps
+    are the block input's spikes times the shortcut's fan-out. An identity shortcut adds the
+    input spikes to sn2 without synapses in the float student and gets no plan.
+    """
+    blk, p = st.module, st.name
+    sn1, sn2 = short_name(f"{p}.sn1"), short_name(f"{p}.sn2")
+    conv = lambda m, n: Stage(f"{p}.{n}.layer", m.layer)
+    plans = [LayerPlan(short_name(f"{p}.conv1"), conv(blk.conv1, "conv1"), source, list(pending), sn1),
+             LayerPlan(short_name(f"{p}.conv2"), conv(blk.conv2, "conv2"), sn1, [], sn2)]
+    sc = list(blk.shortcut.named_children())
+    if sc:
+        m = sc[0][1]
+        plans.append(LayerPlan(short_name(f"{p}.shortcut"), Stage(f"{p}.shortcut.0.layer", m.layer),
+                               source, list(pending), None))
     return plans

@@ -152,10 +152,14 @@ def emulator_activity(export_dir: Path, loader, plans: list[LayerPlan]) -> tuple
     from exporters.pipeline import encode_inputs, open_target
     from profilers.activity import activity_from_spikes
 
-    t = open_target(export_dir)
-    info = t.info
+    from exporters.graph_pipeline import is_graph_export
+
     x = torch.cat([xb for xb, _ in loader]).numpy()
     y = torch.cat([yb for _, yb in loader]).numpy()
+    if is_graph_export(export_dir):
+        return _graph_activity(Path(export_dir), x, y, plans)
+    t = open_target(export_dir)
+    info = t.info
     emu = Emulator(t.net, input_message_bits=int(info["input_message_bits"]),
                    reset_interval=int(info["reset_interval"]), reset_offset=int(info["reset_offset"]))
     v, spikes = run_samples(emu, encode_inputs(x, info), int(info["timesteps"]))
@@ -170,6 +174,35 @@ def emulator_activity(export_dir: Path, loader, plans: list[LayerPlan]) -> tuple
                 for n, s in zip(names, spikes) if by_name[n].neuron}
     scores = v if info.get("readout") == "voltage" else spikes[-1].sum(0)
     return activity_from_spikes(recorded), float((np.asarray(scores).argmax(1) == y).mean())
+
+
+def _export_file(export_dir) -> str:
+    from exporters.graph_pipeline import is_graph_export
+
+    return "model.graph.h5" if is_graph_export(export_dir) else "model.net"
+
+
+def _graph_activity(export_dir: Path, x, y, plans: list[LayerPlan]) -> tuple[dict, float]:
+    """emulator_activity for a residual (graph) export: populations carry the neuron names."""
+    import numpy as np
+
+    from exporters.emulator_graph import GraphEmulator, run_samples
+    from exporters.graph_file import GRAPH_FILE, read_graph
+    from exporters.pipeline import encode_inputs
+    from profilers.activity import activity_from_spikes
+
+    q = read_graph(export_dir / GRAPH_FILE)
+    v, spikes = run_samples(GraphEmulator(q), encode_inputs(
+        x, {"input_scale": q.input_scale, "input_message_bits": q.input_message_bits}))
+    wanted = {p.neuron for p in plans if p.neuron}
+    missing = wanted - set(spikes)
+    if missing:
+        raise ProfileError(
+            f"the populations of {export_dir / GRAPH_FILE} do not include the run's neuron layers "
+            f"{', '.join(sorted(missing))}; re-export it with `snn2hw export {export_dir.parent}`"
+        )
+    recorded = {n: torch.as_tensor(spikes[n]).float() for n in wanted}
+    return activity_from_spikes(recorded), float((np.asarray(v).argmax(1) == y).mean())
 
 
 def profile_run(run_dir: str | Path, opts: ProfileOptions | None = None) -> dict[str, Any]:
@@ -206,7 +239,7 @@ def profile_run(run_dir: str | Path, opts: ProfileOptions | None = None) -> dict
     if opts.export_dir is not None:
         emu_layers, acc = emulator_activity(Path(opts.export_dir), loader, plans)
         rec.layers.update(emu_layers)
-        activity_source = (f"bit-exact Loihi fixed-point emulator on {Path(opts.export_dir) / 'model.net'}"
+        activity_source = (f"bit-exact Loihi fixed-point emulator on {Path(opts.export_dir) / _export_file(opts.export_dir)}"
                            " (raster and time-step sweep: float student)")
     policy = ops.resolve_policy(opts.first_layer, static)
     x1 = next(iter(loader))[0][:1].to(device)

@@ -23,12 +23,9 @@ def profile(target: str | Path | None = None, *, out: str | Path | None = None,
     from profilers.report import write_report
 
     run_dir = Path(target) if target is not None else latest_run(runs_dir).path
-    export_dir = None
-    if (run_dir / "model.net").is_file():
-        from exporters.pipeline import open_target
+    from exporters.pipeline import export_source
 
-        export_dir = run_dir
-        run_dir = Path(open_target(export_dir).info["quantization"]["run_dir"])
+    export_dir, run_dir = export_source(run_dir)  # an export folder: profile its network
     opts = ProfileOptions(**{**options, "export_dir": export_dir})
     report = profile_run(run_dir, opts)
     default_out = (export_dir if export_dir is not None else run_dir) / "profile"
