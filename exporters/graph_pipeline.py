@@ -69,33 +69,44 @@ def read_graph_report(path: str | Path) -> dict[str, Any]:
 
 
 def simulate_graph(path: str | Path, *, backend: str = "emulator", samples: int = 100,
-                   compare: bool = False, device: str = "cpu") -> dict[str, Any]:
-    """Emulate a graph export on its run's test samples; with compare, also the float student."""
+                   compare: bool = False, device: str = "cpu", timeout_s: float = 600.0
+                   ) -> dict[str, Any]:
+    """Run a graph export on its run's test samples in the emulator and/or Lava; with compare,
+    also the float student, and spike agreement emulator vs Lava on every population."""
     from exporters.emulator_graph import GraphEmulator, run_samples
     from exporters.graph_file import GRAPH_FILE, read_graph
-    from exporters.pipeline import Target, _acc, _test_data, encode_inputs
+    from exporters.pipeline import Target, _acc, _test_data, encode_inputs, spike_agreement
     from snn2hw.pipeline import load_model
 
     p = Path(path)
-    if backend != "emulator":
-        raise SimulationError(f"{p} holds a residual (graph) export; the Lava backend for graphs "
-                              "is not available yet: use --backend emulator")
     rep = read_graph_report(p)
     q = read_graph(p / GRAPH_FILE)
     run, xf, y = _test_data(Target(p / GRAPH_FILE, {"quantization": rep}, p), samples)
     x_int = encode_inputs(xf.numpy(), {"input_scale": q.input_scale,
                                        "input_message_bits": q.input_message_bits})
-    emu = GraphEmulator(q, device=device)
-    t0 = time.perf_counter()
-    v, _ = run_samples(emu, x_int)
-    dt = time.perf_counter() - t0
-    res: dict[str, Any] = {"samples": len(x_int), "net": str(p / GRAPH_FILE),
-                           "emulator": {"accuracy": _acc(v, y), "seconds": dt,
-                                        "steps_per_s": len(x_int) * q.latency_steps / dt}}
+    res: dict[str, Any] = {"samples": len(x_int), "net": str(p / GRAPH_FILE)}
+    if compare or backend == "emulator":
+        emu = GraphEmulator(q, device=device)
+        t0 = time.perf_counter()
+        v, emu_sp = run_samples(emu, x_int)
+        dt = time.perf_counter() - t0
+        res["emulator"] = {"accuracy": _acc(v, y), "seconds": dt,
+                           "steps_per_s": len(x_int) * q.latency_steps / dt}
+    if compare or backend == "lava":
+        from exporters.lava_graph import run_lava_graph
+
+        lr = run_lava_graph(p / GRAPH_FILE, x_int, record=compare, timeout_s=timeout_s)
+        res["lava"] = {"accuracy": _acc(lr.v_readout, y), "steps_per_s": lr.steps_per_s,
+                       "seconds": lr.run_s, "compile_s": lr.compile_s,
+                       "relay_populations": lr.relays}
+        if compare:
+            names = [qp.pop.name for qp in q.populations]
+            res["agreement"] = spike_agreement([emu_sp[k] for k in names],
+                                               [lr.spikes[k] for k in names], names)
+            res["readout_equal"] = bool(np.array_equal(v, lr.v_readout))
     if compare:
         student, _, _ = load_model(rep.get("student_checkpoint", run.student_ckpt), "student")
         with torch.no_grad():
             logits = student.eval()(torch.as_tensor(np.asarray(xf), dtype=torch.float32))
         res["float"] = {"accuracy": _acc(logits.numpy(), y)}
-        res["note"] = "Lava comparison for graph exports is not available yet (emulator only)"
     return res

@@ -253,7 +253,8 @@ def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
     if backend not in ("emulator", "lava"):
         raise SimulationError(f"unknown backend {backend!r}; use --backend emulator or lava")
     if is_graph_export(path):
-        return simulate_graph(path, backend=backend, samples=samples, compare=compare, device=device)
+        return simulate_graph(path, backend=backend, samples=samples, compare=compare,
+                              device=device, timeout_s=timeout_s)
     t = open_target(path)
     info = dict(t.info)
     T = int(info.get("timesteps", 0) or timesteps or 0)

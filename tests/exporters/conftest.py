@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
@@ -41,3 +43,22 @@ def cli():
         return CliRunner().invoke(app, [str(a) for a in args])
 
     return run
+
+
+@pytest.fixture
+def resnet_run(tiny_run, tmp_path):
+    """The tiny run with its student replaced by a digits-resnet (BN statistics randomized)."""
+    from graph_helpers import randomize_bn
+
+    from snn2hw.models.registry import ModelSpec, build_model
+    from snn2hw.runs import load_checkpoint, save_checkpoint
+
+    run = tmp_path / "res"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("export"))
+    ck = load_checkpoint(run / "student.pt")
+    ck["model"]["arch"] = "digits-resnet"
+    model = build_model(ModelSpec.from_dict(ck["model"])).eval()
+    randomize_bn(model)
+    ck["state_dict"] = model.state_dict()
+    save_checkpoint(run / "student.pt", ck)
+    return run, model

@@ -1,0 +1,99 @@
+"""Run a graph artefact (model.graph.h5, residual students) in Lava, in a child process with a timeout.
+
+The child (exporters/lava_graph_worker.py) builds the Lava process graph straight from the
+artefact (LIF populations, Conv/Dense synapses, fan-in on one port, relay chains for branch
+delays) and runs all samples back to back, one every P = T + depth(readout) steps; this side cuts
+each population's T valid steps per sample out of the recordings, as the emulator reports them.
+Same design as exporters/lava.py: own session, whole group killed on timeout or exit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from exporters.errors import SimulationError
+
+
+@dataclass
+class GraphLavaResult:
+    """Readout voltage per sample [N, n], valid spikes per population {name: [T, N, *shape]}."""
+
+    v_readout: np.ndarray
+    spikes: dict[str, np.ndarray] | None
+    steps: int
+    run_s: float
+    compile_s: float
+    relays: int = 0  # relay populations Lava needed for the branch delays
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.steps / self.run_s if self.run_s > 0 else float("inf")
+
+
+def run_lava_graph(graph_path: str | Path, x_int: np.ndarray, *, record: bool = True,
+                   timeout_s: float = 600.0,
+                   worker: str = "exporters.lava_graph_worker") -> GraphLavaResult:
+    """Run samples x_int [N, *in_shape] (integer graded input, fed T steps each) through Lava."""
+    from exporters.graph_file import read_graph
+    from exporters.lava import _kill_group, lava_available
+
+    if not lava_available():
+        raise SimulationError(
+            "Lava is not installed (lava-nc 0.10 and lava-dl 0.6 need Python 3.10); run "
+            "`uv sync` in the project on Python 3.10, or use --backend emulator"
+        )
+    q = read_graph(graph_path)
+    x_int = np.asarray(x_int, np.int64)
+    if x_int.ndim != len(q.in_shape) + 1 or tuple(x_int.shape[1:]) != tuple(q.in_shape):
+        raise SimulationError(f"inputs of shape {x_int.shape[1:]} do not fit the graph's input "
+                              f"{tuple(q.in_shape)}")
+    with tempfile.TemporaryDirectory(prefix="snn2hw-lava-graph-") as tmp:
+        job, out = Path(tmp) / "job.npz", Path(tmp) / "out.npz"
+        cfg = {"graph": str(Path(graph_path).resolve()), "record": record}
+        np.savez(job, x=x_int, cfg=np.array(json.dumps(cfg)))
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        proc = subprocess.Popen([sys.executable, "-m", worker, str(job), str(out)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            log, _ = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise SimulationError(
+                f"Lava did not finish within {timeout_s:.0f} s on {graph_path} and was stopped; "
+                "run fewer samples (--samples), raise --timeout, or use --backend emulator"
+            ) from None
+        finally:
+            _kill_group(proc)
+        if proc.returncode != 0 or not out.is_file():
+            tail = log.decode(errors="replace").strip().splitlines()[-3:]
+            raise SimulationError(
+                f"Lava failed on {graph_path} (exit code {proc.returncode}): {' | '.join(tail)}; "
+                "re-create the file with `snn2hw export`, or use --backend emulator"
+            )
+        r = np.load(out)
+        names = [p.pop.name for p in q.populations]
+        T, P, n = q.timesteps, q.latency_steps, len(x_int)
+        v = r[f"mon{len(names) if record else 0}"]
+        v_read = np.stack([v[i * P + P - 1] for i in range(n)])
+        spikes = None
+        if record:
+            spikes = {}
+            for k, p in enumerate(q.populations):
+                m = r[f"mon{k}"]
+                d = p.pop.depth
+                idx = np.concatenate([np.arange(i * P + d, i * P + d + T) for i in range(n)])
+                spikes[p.pop.name] = m[idx].reshape(n, T, *m.shape[1:]).swapaxes(0, 1)
+        comp, run_s, steps = r["timing"]
+        return GraphLavaResult(v_read, spikes, int(steps), float(run_s), float(comp),
+                               int(r["relays"]))

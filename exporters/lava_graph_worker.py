@@ -1,0 +1,163 @@
+"""Child-process entry point: build a graph artefact (model.graph.h5) as a Lava process graph and
+run it (Loihi2SimCfg fixed_pt); never imported by the parent (Lava is imported here only).
+
+Process graph, built directly from the artefact (no netx: netx is sequential only):
+  population   -> LIFReset (CUBA, fixed point): du = iDecay - 1 (Lava adds 1 back), dv = vDecay,
+                  bias_mant per channel with bias_exp 6, vth = vThMant, reset every P = T + depth
+                  (readout) steps at step depth + 1 of each sample (the emulator's schedule)
+  conv synapse -> lava.proc.conv Conv (weights flipped and put in (out, W, H, in) order as netx
+                  does, 24-bit wrap of the sums)
+  dense        -> lava.proc.dense Dense (sign mode MIXED, 8 weight bits, exponent 0: our even
+                  integers pass unchanged); a flatten before it reads the spikes in C, H, W order
+  fan-in       -> every synapse's a_out connects to the same LIF a_in port (Lava sums them)
+  delay d      -> a chain of d relay populations (identity weight 2 into an LIF with vth 0, no
+                  current memory: it fires exactly when its input fired, one step later), shared
+                  by every synapse that needs that source delayed; Lava's Conv has no delays
+  input        -> RingBuffer of graded integer spikes (num_message_bits on the first synapses)
+Recording: a Monitor on every population's s_out and on the readout's v.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+
+
+def _whc(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(shape[::-1])
+
+
+def build(q, reset_interval: int):
+    """(input port consumers, {population: LIF}, {relay key: LIF}) for a QuantGraph."""
+    from lava.proc.conv.process import Conv
+    from lava.proc.dense.process import Dense
+    from lava.proc.lif.process import LIF, LIFReset
+    from lava.utils.weightutils import SignMode
+
+    P = reset_interval
+    lif = {}
+    for qp in q.populations:
+        p = qp.pop
+        shape = _whc(p.shape)
+        b = np.asarray(qp.bias, np.int32)
+        bias = np.broadcast_to(b, shape).copy() if len(shape) == 3 else b.reshape(shape).copy()
+        lif[p.name] = LIFReset(shape=shape, du=int(p.i_decay) - 1, dv=int(p.v_decay),
+                               bias_mant=bias, bias_exp=6, vth=int(qp.v_th_mant),
+                               reset_interval=P, reset_offset=(int(p.depth) + 1) % P,
+                               name=p.name)
+    shapes = {"input": tuple(q.in_shape), **{qp.pop.name: tuple(qp.pop.shape) for qp in q.populations}}
+    consumers: list = []  # InPorts fed by the input RingBuffer
+    relays: dict[tuple[str, int], object] = {}
+
+    def identity_synapse(shape):
+        c = shape[0]
+        if len(shape) == 3:
+            w = (2 * np.eye(c, dtype=np.int32))[:, None, None, :]
+            return Conv(weight=w, input_shape=_whc(shape), padding=(0, 0), stride=(1, 1),
+                        dilation=(1, 1), groups=1, num_message_bits=0)
+        return Dense(weights=2 * np.eye(c, dtype=np.int32), num_message_bits=0,
+                     sign_mode=SignMode.MIXED, num_weight_bits=8, weight_exp=0)
+
+    def source(src: str, delay: int):
+        """OutPort of `src` delayed by `delay` extra steps (through relay populations)."""
+        if delay == 0:
+            return lif[src].s_out
+        if src == "input":
+            raise SystemExit("a synapse from the graded input needs a delay; relay neurons carry "
+                             "binary spikes only")
+        key = (src, delay)
+        if key not in relays:
+            prev = source(src, delay - 1)
+            syn = identity_synapse(shapes[src])
+            relay = LIF(shape=_whc(shapes[src]), du=4095, dv=0, bias_mant=0, bias_exp=0, vth=0,
+                        name=f"relay:{src}:{delay}")
+            prev.connect(syn.s_in)
+            syn.a_out.connect(relay.a_in)
+            relays[key] = relay
+        return relays[key].s_out
+
+    for qs in q.synapses:
+        s = qs.syn
+        bits = int(q.input_message_bits) if s.src == "input" else 0
+        w = np.asarray(qs.weight, np.int32)
+        if s.kind == "conv":
+            syn = Conv(weight=w[:, :, ::-1, ::-1].transpose(0, 3, 2, 1).copy(),
+                       input_shape=_whc(shapes[s.src]), padding=tuple(s.padding[::-1]),
+                       stride=tuple(s.stride[::-1]), dilation=tuple(s.dilation[::-1]),
+                       groups=int(s.groups), num_message_bits=bits)
+        else:
+            syn = Dense(weights=w, num_message_bits=bits, sign_mode=SignMode.MIXED,
+                        num_weight_bits=8, weight_exp=0)
+        if s.src == "input":
+            consumers.append((syn, s.kind == "dense" and len(shapes["input"]) > 1))
+        else:
+            out = source(s.src, int(s.delay))
+            if s.kind == "dense" and len(shapes[s.src]) > 1:
+                out = out.transpose([2, 1, 0]).flatten()
+            out.connect(syn.s_in)
+        syn.a_out.connect(lif[s.dst].a_in)
+    return consumers, lif, relays
+
+
+def main(in_path: str, out_path: str) -> None:
+    """Read job npz (artefact path, x [N, *in_shape] ints), run Lava, write results npz."""
+    job = np.load(in_path, allow_pickle=False)
+    cfg = json.loads(str(job["cfg"]))
+    x = job["x"].astype(np.int32)
+    record = bool(cfg["record"])
+    from exporters.graph_file import read_graph
+
+    q = read_graph(cfg["graph"])
+    T = q.timesteps
+    P = q.latency_steps
+    n = len(x)
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.monitor.process import Monitor
+
+    consumers, lif, relays = build(q, P)
+    feat = tuple(q.in_shape)
+    data = np.zeros((*feat[::-1], n * P), np.int32)
+    for i in range(n):
+        data[..., i * P:i * P + T] = x[i].transpose(tuple(range(x[i].ndim))[::-1])[..., None]
+    src = RingBuffer(data=data)
+    for syn, flat in consumers:
+        out = src.s_out.transpose([2, 1, 0]).flatten() if flat else src.s_out
+        out.connect(syn.s_in)
+    steps = n * P
+    names = [qp.pop.name for qp in q.populations]
+    mons = []
+    if record:
+        for name in names:
+            m = Monitor()
+            m.probe(lif[name].s_out, steps)
+            mons.append(m)
+    mv = Monitor()
+    mv.probe(lif[q.readout.pop.name].v, steps)
+    run_cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    t0 = time.perf_counter()
+    src.run(condition=RunSteps(num_steps=1), run_cfg=run_cfg)
+    t1 = time.perf_counter()
+    src.run(condition=RunSteps(num_steps=steps - 1), run_cfg=run_cfg)
+    t2 = time.perf_counter()
+    out = {}
+    for k, m in enumerate(mons + [mv]):
+        d = m.get_data()
+        (pname,) = d.keys()
+        (vname,) = d[pname].keys()
+        arr = np.asarray(d[pname][vname])
+        arr = arr.reshape(steps, *arr.shape[1:])
+        arr = arr.transpose(0, *range(arr.ndim - 1, 0, -1))  # steps, C, H, W
+        out[f"mon{k}"] = arr.astype(np.int64 if k == len(mons) else np.uint8)
+    src.stop()
+    out["timing"] = np.array([t1 - t0, t2 - t1, steps - 1])
+    out["relays"] = np.array(len(relays))
+    np.savez(out_path, **out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,70 @@
+"""Graph artefacts (residual students) in Lava: the process graph built from model.graph.h5 agrees
+with the graph emulator spike for spike on every population. Select: -m lava."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from graph_helpers import tiny_resnet
+
+from exporters.emulator_graph import GraphEmulator, run_samples
+from exporters.graph_file import read_graph, write_graph
+from exporters.lava import lava_available
+from exporters.lava_graph import run_lava_graph
+from exporters.nir_graph import student_to_nir_graph
+from exporters.quantize_graph import quantize_graph
+from snn2hw.neurons import PRESETS
+
+pytestmark = [
+    pytest.mark.lava,
+    pytest.mark.skipif(not lava_available(), reason="lava-nc/lava-dl not installed (Python 3.10 only)"),
+]
+
+
+def _both(q, tmp_path, x):
+    path = tmp_path / "model.graph.h5"
+    write_graph(path, q)
+    v, sp = run_samples(GraphEmulator(read_graph(path)), x)
+    lr = run_lava_graph(path, x, timeout_s=240)
+    return v, sp, lr
+
+
+@pytest.mark.parametrize("preset", ["idsnn", "kdsnn"])
+def test_tiny_residual_net_lava_equals_emulator(preset, tmp_path):
+    """Identity shortcut (delay 1) + stride-2 1x1-conv shortcut (delay 1), LIF or IF neurons."""
+    q = quantize_graph(student_to_nir_graph(tiny_resnet(PRESETS[preset])), input_scale=16.0)
+    assert sorted(s.syn.delay for s in q.synapses)[-2:] == [1, 1]
+    x = np.random.default_rng(0).integers(0, 17, (3, 1, 8, 8))
+    v, sp, lr = _both(q, tmp_path, x)
+    assert set(lr.spikes) == {p.pop.name for p in q.populations}
+    shapes = {p.pop.name: tuple(p.pop.shape) for p in q.populations}
+    for name, s in sp.items():
+        assert lr.spikes[name].shape == s.shape == (q.timesteps, 3, *shapes[name])
+        assert np.array_equal(lr.spikes[name], s), f"{name}: {np.argwhere(lr.spikes[name] != s)[:3]}"
+    assert np.array_equal(lr.v_readout, v)
+    # the spiking populations really fire (an all-silent net would agree trivially)
+    assert all(s.sum() > 0 for name, s in sp.items() if name != "readout")
+    assert lr.relays == 2  # one relay population per delayed source (sn1, layer1.0.sn2)
+    assert v.shape == (3, 5) and np.any(v != 0)
+
+
+def test_cli_simulate_graph_with_lava_and_compare(resnet_run, cli, tmp_path):
+    run, _ = resnet_run
+    assert cli("export", run, "--target", "loihi").exit_code == 0
+    out = run / "export"
+    r = cli("simulate", out, "--compare", "--samples", "2", "--json", tmp_path / "c.json")
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "c.json").read_text())
+    q = read_graph(out / "model.graph.h5")
+    assert [a["layer"] for a in res["agreement"]] == [p.pop.name for p in q.populations]
+    assert all(a["identical_fraction"] == 1.0 for a in res["agreement"])
+    assert res["readout_equal"] is True
+    assert res["lava"]["accuracy"] == res["emulator"]["accuracy"]
+    for word in ("float accuracy", "emulator accuracy", "lava accuracy", "agreement readout",
+                 "readout voltages equal"):
+        assert word in r.output
+    r = cli("simulate", out, "--backend", "lava", "--samples", "1")
+    assert r.exit_code == 0, r.output
+    assert "lava accuracy" in r.output and "emulator accuracy" not in r.output
