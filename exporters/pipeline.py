@@ -27,6 +27,16 @@ def input_scale_for(dataset: str) -> float:
     return 16.0 if dataset == "digits" else 255.0
 
 
+def input_range_for(dataset: str, bundle=None) -> tuple[float, float]:
+    """(input scale, input max): images in [0, 1] scaled (input_scale_for); event frames hold
+    integer event counts, sent unscaled up to the largest count seen in training (<= 255)."""
+    from exporters.events_export import EVENT_DATASETS, event_input_range
+
+    if dataset in EVENT_DATASETS and bundle is not None:
+        return event_input_range(bundle)
+    return input_scale_for(dataset), 1.0
+
+
 @dataclass
 class ExportResult:
     out_dir: Path
@@ -113,8 +123,8 @@ def _export_into(run: RunDir, out_dir: Path, final_dir: Path, target: str,
     from exporters.resources import load_target, markdown, resources
 
     cfg, bundle = _run_dataset(run)
-    scale = input_scale_for(cfg.data.dataset)
-    q = quantize(graph, input_scale=scale)
+    scale, in_max = input_range_for(cfg.data.dataset, bundle)
+    q = quantize(graph, input_scale=scale, input_max=in_max)
     student_ckpt = run.student_ckpt
     qat_info: dict[str, Any] = {}
     if qat_epochs:
@@ -130,7 +140,7 @@ def _export_into(run: RunDir, out_dir: Path, final_dir: Path, target: str,
         files.append("student_qat.pt")
         graph = student_to_nir(student)
         write_nir(out_dir / "model.nir", graph)
-        q = quantize(graph, input_scale=scale)
+        q = quantize(graph, input_scale=scale, input_max=in_max)
     write_netx(out_dir / "model.net", q)
     rep = q.report()
     # Paths relative to the export folder (it moves with its run), plus absolute copies.
@@ -276,7 +286,12 @@ def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
             x = xf.numpy()
         x_int = encode_inputs(x, info)
     from exporters.checks import check_inputs
+    from exporters.events_export import is_sequence
     from exporters.netx import read_netx
+
+    if is_sequence(x_int, tuple(read_netx(t.net).in_shape)):  # event frames: one per step
+        return _simulate_frames(t, info, x_int[:samples], x, y, backend=backend, compare=compare,
+                                device=device, timeout_s=timeout_s, run=run)
 
     x_int, y = check_inputs(x_int, y, tuple(read_netx(t.net).in_shape),
                             int(info["input_message_bits"]))
@@ -318,6 +333,28 @@ def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
         student, _, _ = load_model(qinfo.get("student_checkpoint", run.student_ckpt), "student")
         with torch.no_grad():
             logits = student.eval()(torch.as_tensor(np.asarray(x), dtype=torch.float32))
+        res["float"] = {"accuracy": _acc(logits.numpy(), y)}
+    return res
+
+
+def _simulate_frames(t: Target, info: dict, x_int: np.ndarray, x, y, *, backend: str,
+                     compare: bool, device: str, timeout_s: float, run=None) -> dict[str, Any]:
+    """simulate() for event students: frames [N, T, *in_shape], a new one every step."""
+    from exporters.events_export import run_sequence_both
+
+    y = None if y is None else np.asarray(y)[:len(x_int)]
+    res = run_sequence_both(t.net, x_int, lava=compare or backend == "lava",
+                            emulator=compare or backend == "emulator", device=device,
+                            timeout_s=timeout_s, y=y)
+    if compare and t.export_dir is not None and y is not None and x is not None:
+        from snn2hw.pipeline import load_model
+
+        qinfo = info["quantization"]
+        run = run or open_run(qinfo["run_dir"])
+        student, _, _ = load_model(qinfo.get("student_checkpoint", run.student_ckpt), "student")
+        with torch.no_grad():
+            xs = torch.as_tensor(np.asarray(x)[:len(x_int)], dtype=torch.float32)
+            logits = student.eval()(xs)
         res["float"] = {"accuracy": _acc(logits.numpy(), y)}
     return res
 
