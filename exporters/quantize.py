@@ -94,11 +94,21 @@ def _fuse_pool_conv(pool_k: int, w: np.ndarray, stride, padding, dilation) -> tu
 
 
 def _fuse_pool_dense(pool_k: int, w: np.ndarray, fine: tuple[int, int, int]) -> np.ndarray:
-    """linear(flatten(avgpool_k(x))) as one dense layer on flatten(x)."""
+    """linear(flatten(avgpool_k(x))) as one dense layer on flatten(x).
+
+    A map whose size is not a multiple of k (e.g. 17x17 with k = 2) is pooled as PyTorch does
+    (floor: the last rows/columns are dropped), so their weights are zero.
+    """
     c, h, wd = fine
     w4 = w.reshape(w.shape[0], c, h // pool_k, wd // pool_k)
     w4 = np.repeat(np.repeat(w4, pool_k, axis=2), pool_k, axis=3) / (pool_k * pool_k)
-    return w4.reshape(w.shape[0], -1)
+    full = np.zeros((w.shape[0], c, h, wd), dtype=w4.dtype)
+    full[:, :, :w4.shape[2], :w4.shape[3]] = w4
+    return full.reshape(w.shape[0], -1)
+
+
+def _pool_fits(shape: tuple[int, ...], k: int) -> bool:
+    return len(shape) == 3 and shape[1] % k == 0 and shape[2] % k == 0
 
 
 def lower(graph) -> list[LoihiLayer]:
@@ -137,14 +147,13 @@ def lower(graph) -> list[LoihiLayer]:
                               "neuron after every conv/linear layer except the readout")
         if isinstance(node, nir.AvgPool2d):
             k, s = _pair(node.kernel_size), _pair(node.stride)
-            if k[0] != k[1] or s != k or pool is not None or len(shape) != 3 \
-                    or shape[1] % k[0] or shape[2] % k[0]:
+            if k[0] != k[1] or s != k or pool is not None or len(shape) != 3:
                 raise ExportError(
                     f"average pooling {name!r} (kernel {k}, stride {s}) on input {shape} cannot be "
                     "lowered to a strided conv; use square non-overlapping AvgPool2d(k) on sizes "
                     "divisible by k"
                 )
-            pool = (name, k[0])
+            pool = (name, k[0], shape)  # the fine (unpooled) shape: odd sizes are cropped
             shape = (shape[0], shape[1] // k[0], shape[2] // k[0])
             continue
         if isinstance(node, nir.Flatten):
@@ -156,8 +165,14 @@ def lower(graph) -> list[LoihiLayer]:
             in_shape = shape
             srcs = [name]
             if pool is not None:
+                if not _pool_fits(pool[2], pool[1]):
+                    raise ExportError(
+                        f"average pooling {pool[0]!r} (kernel {pool[1]}) on a {pool[2][1]}x"
+                        f"{pool[2][2]} map drops its last rows/columns, which a strided conv "
+                        f"({name!r}) cannot do; use maps divisible by {pool[1]} (e.g. another "
+                        "input or frame size, or padding in the layer before the pooling)")
                 w, stride, padding = _fuse_pool_conv(pool[1], w, stride, padding, dil)
-                in_shape = (shape[0], shape[1] * pool[1], shape[2] * pool[1])
+                in_shape = pool[2]
                 srcs = [pool[0], name]
                 pool = None
             import torch
@@ -179,7 +194,7 @@ def lower(graph) -> list[LoihiLayer]:
                 if not flatten:
                     raise ExportError(f"average pooling {pool[0]!r} must be followed by flatten "
                                       "before a linear layer")
-                fine = (shape[0], shape[1] * pool[1], shape[2] * pool[1])
+                fine = pool[2]
                 w = _fuse_pool_dense(pool[1], w, fine)
                 in_shape = fine
                 srcs = [pool[0], name]
