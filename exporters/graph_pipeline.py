@@ -37,10 +37,18 @@ def export_graph(run: RunDir, student, out_dir: Path, files: list[str], t0: floa
                student_checkpoint_absolute=str(run.student_ckpt.resolve()),
                dataset=cfg.data.dataset)
     atomic_write_text(out_dir / "quantization.json", json.dumps(rep, indent=2))
-    files += [GRAPH_FILE, "quantization.json"]
+    from exporters.resources import load_target
+    from exporters.resources_graph import graph_markdown, graph_resources
+
+    reps = [graph_resources(q, load_target(n)) for n in ("loihi1", "loihi2_assumed")]
+    atomic_write_text(out_dir / "resources.json", json.dumps(reps, indent=2))
+    atomic_write_text(out_dir / "summary.md", graph_markdown(reps, q))
+    files += [GRAPH_FILE, "quantization.json", "resources.json", "summary.md"]
     summary = {"populations": len(q.populations), "synapse_layers": len(q.synapses),
                "neurons": sum(p["neurons"] for p in rep["populations"]),
                "synapses": sum(p["synapses"] for p in rep["populations"]),
+               "relay_neurons": reps[0]["relay_neurons"],
+               "cores_loihi1": reps[0]["cores"], "cores_loihi2_assumed": reps[1]["cores"],
                "latency_steps": q.latency_steps}
     return ExportResult(out_dir, files, time.perf_counter() - t0, summary)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -26,12 +27,13 @@ def test_export_and_simulate_residual_run(resnet_run, cli, tmp_path):
     assert r.exit_code == 0, r.output
     out = run / "export"
     assert (out / "model.graph.h5").is_file() and not (out / "model.net").exists()
+    res_rep = json.loads((out / "resources.json").read_text())
+    assert [r["target"] for r in res_rep] == ["loihi1", "loihi2_assumed"]
+    assert res_rep[0]["cores"] >= len(res_rep[0]["populations"]) and "relay" in (out / "summary.md").read_text()
     q = read_graph(out / "model.graph.h5")
     assert [p.pop.name for p in q.populations][-1] == "readout"
     r = cli("simulate", out, "--samples", "16", "--json", tmp_path / "s.json")
     assert r.exit_code == 0, r.output
-    import json
-
     res = json.loads((tmp_path / "s.json").read_text())
     assert res["samples"] == 16 and "accuracy" in res["emulator"] and "lava" not in res
     # the numbers the CLI reports are those of the emulator on the same integers

@@ -155,3 +155,34 @@ def test_sum_without_neuron_is_refused():
     g.edges.append(("sn1", "layer1.0.conv2"))
     with pytest.raises(ExportError, match="only neurons may sum"):
         lower_graph(nir.NIRGraph(nodes=g.nodes, edges=g.edges, metadata=g.metadata))
+
+
+def test_resources_per_population_with_relays(qgraph):
+    """Neurons, wired synapses and fan-in per population against a count by hand."""
+    from exporters.resources import load_target
+    from exporters.resources_graph import graph_resources
+
+    _, _, q = qgraph
+    rep = graph_resources(q, load_target("loihi1"))
+    rows = {r["name"]: r for r in rep["populations"]}
+    ins = {s.syn.name: s for s in q.synapses}
+    # layer2.0.sn2 (6x4x4): 3x3 conv2 (pad 1) from 6x4x4 plus the stride-2 1x1 shortcut from 4x8x8
+    c2, sc = ins["layer2.0.conv2"].weight, ins["layer2.0.shortcut"].weight
+    per_pos = np.zeros((6, 4, 4))
+    for o in range(6):
+        for i in range(4):
+            for j in range(4):
+                for di in range(3):
+                    for dj in range(3):
+                        a, b = i + di - 1, j + dj - 1
+                        if 0 <= a < 4 and 0 <= b < 4:
+                            per_pos[o, i, j] += np.count_nonzero(c2[o, :, di, dj])
+                per_pos[o, i, j] += np.count_nonzero(sc[o, :, 0, 0])
+    r = rows["layer2.0.sn2"]
+    assert r["neurons"] == 96 and r["synapses"] == int(per_pos.sum())
+    assert r["fan_in_max"] == int(per_pos.max())
+    # the two delayed branches read sn1 and layer1.0.sn2 one step late: one relay each
+    relays = [r for r in rep["populations"] if r["kind"] == "relay"]
+    assert {r["name"] for r in relays} == {"relay:sn1:1", "relay:layer1.0.sn2:1"}
+    assert rep["relay_neurons"] == 2 * 4 * 8 * 8
+    assert rep["cores"] == len(rep["populations"])  # every population fits one Loihi 1 core here
