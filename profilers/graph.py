@@ -52,6 +52,8 @@ class LayerPlan:
     """Stateless layers between source and synapse (their connectivity is folded in)."""
     neuron: str | None = None
     """The neuron layer this synapse drives; None for a non-spiking readout."""
+    input_of: str | None = None
+    """For an identity shortcut (no module in the model): the plan whose input it shares."""
 
     @property
     def chain(self) -> list[nn.Module]:
@@ -135,8 +137,9 @@ def _block_plans(st: Stage, source: str | None, pending: list[Stage]) -> list[La
     """A residual block: conv1 -> sn1, conv2 -> sn2 and the 1x1-conv shortcut -> sn2.
 
     The shortcut plan drives no neuron of its own (sn2 is counted once, with conv2); its SynOps
-    are the block input's spikes times the shortcut's fan-out. An identity shortcut adds the
-    input spikes to sn2 without synapses in the float student and gets no plan.
+    are the block input's spikes times the shortcut's fan-out. An identity shortcut is a plan
+    too (an nn.Identity synapse, fan-out 1): each input spike is one synaptic event into sn2, as
+    the Loihi export's one-to-one identity synapse delivers it.
     """
     blk, p = st.module, st.name
     sn1, sn2 = short_name(f"{p}.sn1"), short_name(f"{p}.sn2")
@@ -148,4 +151,7 @@ def _block_plans(st: Stage, source: str | None, pending: list[Stage]) -> list[La
         m = sc[0][1]
         plans.append(LayerPlan(short_name(f"{p}.shortcut"), Stage(f"{p}.shortcut.0.layer", m.layer),
                                source, list(pending), None))
+    else:
+        plans.append(LayerPlan(short_name(f"{p}.shortcut"), Stage(f"{p}.shortcut", nn.Identity()),
+                               source, list(pending), None, input_of=plans[0].name))
     return plans

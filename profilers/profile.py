@@ -44,6 +44,8 @@ def input_shapes(model: nn.Module, plans: list[LayerPlan], x: torch.Tensor) -> d
     shapes: dict[str, tuple] = {}
     handles = []
     for p in plans:
+        if p.input_of:  # identity shortcut: no module of its own, the block's input shape
+            continue
         first = p.chain[0]
 
         def pre(mod, inp, name=p.name):
@@ -51,6 +53,9 @@ def input_shapes(model: nn.Module, plans: list[LayerPlan], x: torch.Tensor) -> d
 
         handles.append(first.register_forward_pre_hook(pre))
     forward_observed(model, x, handles)
+    for p in plans:
+        if p.input_of:
+            shapes[p.name] = shapes[p.input_of]
     return shapes
 
 
@@ -234,7 +239,8 @@ def profile_run(run_dir: str | Path, opts: ProfileOptions | None = None) -> dict
     loader = _loader(bundle, opts.samples, opts.batch_size)
 
     rec, acc, static = _record(model, loader, device,
-                               {p.name: p.synapse.module for p in plans if p.source})
+                               {p.name: p.synapse.module for p in plans
+                                if p.source and not p.input_of})
     activity_source = "float student (PyTorch forward hooks)"
     if opts.export_dir is not None:
         emu_layers, acc = emulator_activity(Path(opts.export_dir), loader, plans)
@@ -258,7 +264,10 @@ def profile_run(run_dir: str | Path, opts: ProfileOptions | None = None) -> dict
         if p.neuron:
             act = rec.layers[p.neuron]
             row.update(firing_rate=act.rate(), firing_rate_per_step=act.rate_per_step())
-        if p.source:
+        if p.source and p.input_of:  # identity shortcut: the spikes themselves reach sn2
+            row["input_side_ops"] = row["synops"]
+            row["input_side_kind"] = "AC"
+        elif p.source:
             # NeuroBench's rule: non-zero values at the synapse's own input x its fan-out
             nz = rec.synapse_inputs[p.name]
             fan_syn = ops.fanout_map([p.synapse.module], tuple(nz.shape))
@@ -345,5 +354,7 @@ NOTES = [
      "pooled values are graded (MACs) and one pooled value replaces up to k*k spike deliveries, "
      "so it is lower than SynOps, which deliver each spike through the pool into the layer."),
     "Active neuron update: the neuron's input current was non-zero that step (bias counts).",
-    "Not covered: branching blocks (residual adds, concatenation) and max pooling raise an error.",
+    ("Residual blocks: conv1, conv2 and the shortcut are layers of their own; an identity "
+     "shortcut counts one SynOp per block-input spike (the export's one-to-one synapse). "
+     "Not covered: concatenation and max pooling raise an error."),
 ]
