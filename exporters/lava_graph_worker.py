@@ -14,7 +14,9 @@ Process graph, built directly from the artefact (no netx: netx is sequential onl
                   current memory: it fires exactly when its input fired, one step later), shared
                   by every synapse that needs that source delayed; Lava's Conv has no delays
   input        -> RingBuffer of graded integer spikes (num_message_bits on the first synapses)
-Recording: a Monitor on every population's s_out and on the readout's v.
+Recording: every population's s_out into a memory-mapped file (exporters/lava_recorder.py; Lava's
+Monitor reads back one element at a time, far too slow for CIFAR-sized maps), the readout's v by a
+Monitor (few neurons).
 """
 
 from __future__ import annotations
@@ -130,12 +132,19 @@ def main(in_path: str, out_path: str) -> None:
         out.connect(syn.s_in)
     steps = n * P
     names = [qp.pop.name for qp in q.populations]
-    mons = []
-    if record:
-        for name in names:
-            m = Monitor()
-            m.probe(lif[name].s_out, steps)
-            mons.append(m)
+    sinks = []
+    if record:  # spikes go to memory-mapped files (Monitor reads back element by element)
+        from pathlib import Path
+
+        from exporters.lava_recorder import SpikeFileSink, new_recording
+
+        for k, name in enumerate(names):
+            path = str(Path(out_path).with_name(f"spikes{k}.npy"))
+            shape = tuple(lif[name].s_out.shape)
+            new_recording(path, steps, shape)
+            sink = SpikeFileSink(shape=shape, path=path, steps=steps)
+            lif[name].s_out.connect(sink.s_in)
+            sinks.append(path)
     mv = Monitor()
     mv.probe(lif[q.readout.pop.name].v, steps)
     run_cfg = Loihi2SimCfg(select_tag="fixed_pt")
@@ -144,16 +153,16 @@ def main(in_path: str, out_path: str) -> None:
     t1 = time.perf_counter()
     src.run(condition=RunSteps(num_steps=steps - 1), run_cfg=run_cfg)
     t2 = time.perf_counter()
-    out = {}
-    for k, m in enumerate(mons + [mv]):
-        d = m.get_data()
-        (pname,) = d.keys()
-        (vname,) = d[pname].keys()
-        arr = np.asarray(d[pname][vname])
-        arr = arr.reshape(steps, *arr.shape[1:])
-        arr = arr.transpose(0, *range(arr.ndim - 1, 0, -1))  # steps, C, H, W
-        out[f"mon{k}"] = arr.astype(np.int64 if k == len(mons) else np.uint8)
+    d = mv.get_data()
+    (pname,) = d.keys()
+    (vname,) = d[pname].keys()
+    v = np.asarray(d[pname][vname]).reshape(steps, -1)
     src.stop()
+    out = {}
+    for k, path in enumerate(sinks):
+        arr = np.load(path)
+        out[f"mon{k}"] = arr.transpose(0, *range(arr.ndim - 1, 0, -1))  # steps, C, H, W
+    out[f"mon{len(sinks)}"] = v.astype(np.int64)
     out["timing"] = np.array([t1 - t0, t2 - t1, steps - 1])
     out["relays"] = np.array(len(relays))
     np.savez(out_path, **out)
