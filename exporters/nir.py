@@ -150,7 +150,9 @@ def unsupported_message(name: str, mod: nn.Module) -> str:
     """Why a layer cannot go to Loihi/netx and what to use instead."""
     kind = type(mod).__name__
     hint = {
-        "MaxPool2d": "replace max pooling with nn.AvgPool2d (lowered to a strided convolution)",
+        "MaxPool2d": ("Loihi has no max pooling: replace max pooling with nn.AvgPool2d of the "
+                      "same kernel (lowered to a strided convolution) and distill again; every "
+                      "student architecture in snn2hw.models already pools by averaging"),
         "BatchNorm2d": "put BN directly after a conv/linear layer so it can be folded, or drop it",
         "BatchNorm1d": "put BN directly after a linear layer so it can be folded, or drop it",
     }.get(kind, "Loihi/netx runs only feed-forward chains of conv, linear, average pooling, "
