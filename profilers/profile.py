@@ -167,7 +167,13 @@ def emulator_activity(export_dir: Path, loader, plans: list[LayerPlan]) -> tuple
     info = t.info
     emu = Emulator(t.net, input_message_bits=int(info["input_message_bits"]),
                    reset_interval=int(info["reset_interval"]), reset_offset=int(info["reset_offset"]))
-    v, spikes = run_samples(emu, encode_inputs(x, info), int(info["timesteps"]))
+    from exporters.events_export import emulate_sequence, is_sequence
+
+    x_int = encode_inputs(x, info)
+    if is_sequence(x_int, tuple(emu.net.in_shape)):  # event frames: a new one every step
+        v, spikes = emulate_sequence(emu, x_int, int(info["timesteps"]))
+    else:
+        v, spikes = run_samples(emu, x_int, int(info["timesteps"]))
     by_name = {p.name: p for p in plans}
     names = list(info.get("layer_names") or [])
     if len(names) != len(spikes) or any(n not in by_name for n in names):

@@ -80,3 +80,5 @@ def test_gesture_shaped_export_simulates(tmp_path, cli):
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "s.json").read_text())
     assert res["samples"] == 3 and res["input"] == "frames" and "accuracy" in res["emulator"]
+    r = cli("profile", run / "export", "--samples", "3")  # spikes counted on the frames too
+    assert r.exit_code == 0, r.output
