@@ -263,6 +263,9 @@ def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
     if backend not in ("emulator", "lava"):
         raise SimulationError(f"unknown backend {backend!r}; use --backend emulator or lava")
     if is_graph_export(path):
+        if x_int is not None or x is not None:
+            raise SimulationError(f"{path} is a residual (graph) export: it simulates on its run's "
+                                  "test samples; drop --input/--labels (they are for netx files)")
         return simulate_graph(path, backend=backend, samples=samples, compare=compare,
                               device=device, timeout_s=timeout_s)
     t = open_target(path)

@@ -79,3 +79,11 @@ def test_graph_export_moves_with_its_run(resnet_run, cli, tmp_path, monkeypatch)
     assert r.exit_code == 0, r.output
     r = cli("profile", moved / "export", "--samples", "4")
     assert r.exit_code == 0, r.output
+
+
+def test_graph_export_refuses_input_files(resnet_run, cli, tmp_path):
+    run, _ = resnet_run
+    assert cli("export", run, "--target", "loihi").exit_code == 0
+    np.save(tmp_path / "x.npy", np.zeros((2, 1, 8, 8), np.int64))
+    r = cli("simulate", run / "export", "--input", tmp_path / "x.npy", "--timesteps", "4")
+    assert r.exit_code == 2 and "graph" in r.output and "--input" in r.output
