@@ -32,16 +32,27 @@ class GraphLavaResult:
     run_s: float
     compile_s: float
     relays: int = 0  # relay populations Lava needed for the branch delays
+    samples: int = 0
+    pipelined: bool = False
 
     @property
     def steps_per_s(self) -> float:
+        """Lava time steps simulated per second (pipelined: several samples share a step)."""
         return self.steps / self.run_s if self.run_s > 0 else float("inf")
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.samples / self.run_s if self.run_s > 0 else float("inf")
 
 
 def run_lava_graph(graph_path: str | Path, x_int: np.ndarray, *, record: bool = True,
-                   timeout_s: float = 600.0,
+                   timeout_s: float = 600.0, pipelined: bool = False,
                    worker: str = "exporters.lava_graph_worker") -> GraphLavaResult:
-    """Run samples x_int [N, *in_shape] (integer graded input, fed T steps each) through Lava."""
+    """Run samples x_int [N, *in_shape] (integer graded input, fed T steps each) through Lava.
+
+    Samples follow each other every T + depth(readout) steps (each runs through the whole
+    network alone, as netx exports run), or every T steps with `pipelined` (several samples in
+    flight at different depths; each population still sees one sample per window)."""
     from exporters.graph_file import read_graph
     from exporters.lava import _kill_group, lava_available
 
@@ -57,11 +68,13 @@ def run_lava_graph(graph_path: str | Path, x_int: np.ndarray, *, record: bool = 
                               f"{tuple(q.in_shape)}")
     with tempfile.TemporaryDirectory(prefix="snn2hw-lava-graph-") as tmp:
         job, out = Path(tmp) / "job.npz", Path(tmp) / "out.npz"
-        cfg = {"graph": str(Path(graph_path).resolve()), "record": record}
+        cfg = {"graph": str(Path(graph_path).resolve()), "record": record,
+               "pipelined": pipelined}
         np.savez(job, x=x_int, cfg=np.array(json.dumps(cfg)))
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        env.setdefault("OMP_NUM_THREADS", "1")  # one Lava process per layer: no thread oversubscription
         proc = subprocess.Popen([sys.executable, "-m", worker, str(job), str(out)], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -83,9 +96,10 @@ def run_lava_graph(graph_path: str | Path, x_int: np.ndarray, *, record: bool = 
             )
         r = np.load(out)
         names = [p.pop.name for p in q.populations]
-        T, P, n = q.timesteps, q.latency_steps, len(x_int)
+        T, n = q.timesteps, len(x_int)
+        P = T if pipelined else q.latency_steps
         v = r[f"mon{len(names) if record else 0}"]
-        v_read = np.stack([v[i * P + P - 1] for i in range(n)])
+        v_read = np.stack([v[i * P + q.latency_steps - 1] for i in range(n)])
         spikes = None
         if record:
             spikes = {}
@@ -96,4 +110,4 @@ def run_lava_graph(graph_path: str | Path, x_int: np.ndarray, *, record: bool = 
                 spikes[p.pop.name] = m[idx].reshape(n, T, *m.shape[1:]).swapaxes(0, 1)
         comp, run_s, steps = r["timing"]
         return GraphLavaResult(v_read, spikes, int(steps), float(run_s), float(comp),
-                               int(r["relays"]))
+                               int(r["relays"]), n, pipelined)

@@ -3,8 +3,11 @@ run it (Loihi2SimCfg fixed_pt); never imported by the parent (Lava is imported h
 
 Process graph, built directly from the artefact (no netx: netx is sequential only):
   population   -> LIFReset (CUBA, fixed point): du = iDecay - 1 (Lava adds 1 back), dv = vDecay,
-                  bias_mant per channel with bias_exp 6, vth = vThMant, reset every P = T + depth
-                  (readout) steps at step depth + 1 of each sample (the emulator's schedule)
+                  bias_mant per channel with bias_exp 6, vth = vThMant, reset at step depth + 1 of
+                  each sample (the emulator's schedule); samples follow every P = T + depth(readout)
+                  steps, or every P = T steps when pipelined (a population's window of one sample
+                  ends right before the next sample's reaches it: same integers, depth times fewer
+                  steps)
   conv synapse -> lava.proc.conv Conv (weights flipped and put in (out, W, H, in) order as netx
                   does, 24-bit wrap of the sums)
   dense        -> lava.proc.dense Dense (sign mode MIXED, 8 weight bits, exponent 0: our even
@@ -106,6 +109,9 @@ def build(q, reset_interval: int):
 
 def main(in_path: str, out_path: str) -> None:
     """Read job npz (artefact path, x [N, *in_shape] ints), run Lava, write results npz."""
+    import os
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # one Lava process per layer: one thread each
     job = np.load(in_path, allow_pickle=False)
     cfg = json.loads(str(job["cfg"]))
     x = job["x"].astype(np.int32)
@@ -114,7 +120,7 @@ def main(in_path: str, out_path: str) -> None:
 
     q = read_graph(cfg["graph"])
     T = q.timesteps
-    P = q.latency_steps
+    P = T if cfg.get("pipelined") else q.latency_steps  # period between samples
     n = len(x)
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -123,14 +129,14 @@ def main(in_path: str, out_path: str) -> None:
 
     consumers, lif, relays = build(q, P)
     feat = tuple(q.in_shape)
-    data = np.zeros((*feat[::-1], n * P), np.int32)
+    data = np.zeros((*feat[::-1], n * P + q.latency_steps - P), np.int32)
     for i in range(n):
         data[..., i * P:i * P + T] = x[i].transpose(tuple(range(x[i].ndim))[::-1])[..., None]
     src = RingBuffer(data=data)
     for syn, flat in consumers:
         out = src.s_out.transpose([2, 1, 0]).flatten() if flat else src.s_out
         out.connect(syn.s_in)
-    steps = n * P
+    steps = n * P + (q.latency_steps - P)  # the last sample must reach the readout
     names = [qp.pop.name for qp in q.populations]
     sinks = []
     if record:  # spikes go to memory-mapped files (Monitor reads back element by element)

@@ -14,6 +14,9 @@ import numpy as np
 
 def main(in_path: str, out_path: str) -> None:
     """Read job npz (net path, x [N, T, *in_shape] ints...), run Lava, write results npz."""
+    import os
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # one Lava process per layer: one thread each
     job = np.load(in_path, allow_pickle=False)
     cfg = json.loads(str(job["cfg"]))
     x = job["x"].astype(np.int32)
@@ -41,12 +44,19 @@ def main(in_path: str, out_path: str) -> None:
     src = RingBuffer(data=data)
     src.s_out.connect(net.inp)
     steps = n * P
-    mons = []
-    if record:
-        for lay in net.layers:
-            m = Monitor()
-            m.probe(lay.neuron.s_out, steps)
-            mons.append(m)
+    sinks = []
+    if record:  # spikes into memory-mapped files: Monitor reads back one element at a time
+        from pathlib import Path
+
+        from exporters.lava_recorder import SpikeFileSink, new_recording
+
+        for k, lay in enumerate(net.layers):
+            path = str(Path(out_path).with_name(f"spikes{k}.npy"))
+            shape = tuple(lay.neuron.s_out.shape)
+            new_recording(path, steps, shape)
+            sink = SpikeFileSink(shape=shape, path=path, steps=steps)
+            lay.neuron.s_out.connect(sink.s_in)
+            sinks.append(path)
     mv = Monitor()
     mv.probe(net.layers[-1].neuron.v, steps)
     run_cfg = Loihi2SimCfg(select_tag="fixed_pt")
@@ -55,16 +65,16 @@ def main(in_path: str, out_path: str) -> None:
     t1 = time.perf_counter()
     net.run(condition=RunSteps(num_steps=steps - 1), run_cfg=run_cfg)
     t2 = time.perf_counter()
-    out = {}
-    for k, m in enumerate(mons + [mv]):
-        d = m.get_data()
-        (pname,) = d.keys()
-        (vname,) = d[pname].keys()
-        arr = np.asarray(d[pname][vname])
-        arr = arr.reshape(steps, *arr.shape[1:])
-        arr = arr.transpose(0, *range(arr.ndim - 1, 0, -1))  # steps, C, H, W
-        out[f"mon{k}"] = arr.astype(np.int64 if k == len(mons) else np.uint8)
+    d = mv.get_data()
+    (pname,) = d.keys()
+    (vname,) = d[pname].keys()
+    v = np.asarray(d[pname][vname]).reshape(steps, -1)
     net.stop()
+    out = {}
+    for k, path in enumerate(sinks):
+        arr = np.load(path)
+        out[f"mon{k}"] = arr.transpose(0, *range(arr.ndim - 1, 0, -1))  # steps, C, H, W
+    out[f"mon{len(sinks)}"] = v.astype(np.int64)
     out["timing"] = np.array([t1 - t0, t2 - t1, steps - 1])
     np.savez(out_path, **out)
 

@@ -23,21 +23,24 @@ pytestmark = [
 ]
 
 
-def _both(q, tmp_path, x):
+def _both(q, tmp_path, x, pipelined=False):
     path = tmp_path / "model.graph.h5"
     write_graph(path, q)
     v, sp = run_samples(GraphEmulator(read_graph(path)), x)
-    lr = run_lava_graph(path, x, timeout_s=240)
+    lr = run_lava_graph(path, x, timeout_s=240, pipelined=pipelined)
     return v, sp, lr
 
 
-@pytest.mark.parametrize("preset", ["idsnn", "kdsnn"])
-def test_tiny_residual_net_lava_equals_emulator(preset, tmp_path):
-    """Identity shortcut (delay 1) + stride-2 1x1-conv shortcut (delay 1), LIF or IF neurons."""
+@pytest.mark.parametrize("preset,pipelined", [("idsnn", False), ("kdsnn", True)])
+def test_tiny_residual_net_lava_equals_emulator(preset, pipelined, tmp_path):
+    """Identity shortcut (delay 1) + stride-2 1x1-conv shortcut (delay 1), LIF or IF neurons;
+    samples one after the other, or pipelined (a new sample every T steps)."""
     q = quantize_graph(student_to_nir_graph(tiny_resnet(PRESETS[preset])), input_scale=16.0)
     assert sorted(s.syn.delay for s in q.synapses)[-2:] == [1, 1]
     x = np.random.default_rng(0).integers(0, 17, (3, 1, 8, 8))
-    v, sp, lr = _both(q, tmp_path, x)
+    v, sp, lr = _both(q, tmp_path, x, pipelined)
+    assert lr.steps == (3 * q.timesteps if pipelined else 3 * q.latency_steps) + \
+        (q.latency_steps - q.timesteps if pipelined else 0) - 1
     assert set(lr.spikes) == {p.pop.name for p in q.populations}
     shapes = {p.pop.name: tuple(p.pop.shape) for p in q.populations}
     for name, s in sp.items():
