@@ -203,21 +203,27 @@ def main() -> None:
     tmp.mkdir(parents=True, exist_ok=True)
     results: dict = {}
     out = ROOT / "benchmarks" / "results" / "export_loihi_graph.json"
-    if out.is_file() and only:  # partial rerun: keep the other entries
-        results = json.loads(out.read_text()).get("results", {})
+
+    def save(key: str, value: dict) -> None:
+        """Merge one student's entry into the JSON (runs of --only subsets may run side by side)."""
+        results[key] = value
+        merged = json.loads(out.read_text()).get("results", {}) if out.is_file() and only else {}
+        merged.update({k: v for k, v in results.items()})
+        write_json(out, merged)
+
     if want("digits_resnet"):
         run = ensure_run(runs, "digits-resnet-idsnn", ["--method", "idsnn", "--student-arch",
                                                        "digits-resnet", "--teacher-arch",
                                                        "digits-resnet"])
-        results["digits_resnet"] = bench_digits_resnet(run, args.samples)
+        save("digits_resnet", bench_digits_resnet(run, args.samples))
     if want("digits_default"):
-        results["digits_default"] = bench_digits_default(ensure_run(runs, "digits-default", []),
-                                                         args.samples)
+        save("digits_default", bench_digits_default(ensure_run(runs, "digits-default", []),
+                                                    args.samples))
     for arch in ("resnet19", "wrn16-2"):
         if want(arch):
-            results[arch] = bench_random_graph(arch, args.big_samples, tmp)
+            save(arch, bench_random_graph(arch, args.big_samples, tmp))
     if want("vggsnn_gesture"):
-        results["vggsnn_gesture"] = bench_gesture_vggsnn(args.big_samples, tmp)
+        save("vggsnn_gesture", bench_gesture_vggsnn(args.big_samples, tmp))
     rows = []
     for key, r in results.items():
         rows.append((key, f"identical spike trains, {r['agreement_samples']} samples, "
@@ -234,6 +240,11 @@ def main() -> None:
     w = max(len(a) + len(b) for a, b, _ in rows) + 3
     for a, b, c in rows:
         print(f"{a} | {b}".ljust(w), c)
+    print(f"wrote {out}")
+
+
+def write_json(out: Path, results: dict) -> None:
+    """benchmarks/results/export_loihi_graph.json with the machine and date."""
     payload = {
         "benchmark": "export_loihi_graph", "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "load_average_at_end": os.getloadavg(), "torch": torch.__version__,
@@ -245,7 +256,6 @@ def main() -> None:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, json.dumps(payload, indent=2))
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
