@@ -49,7 +49,8 @@ def ensure_run(runs: Path, name: str, extra: list[str]) -> Path:
 def _agree_summary(agreement: list[dict]) -> dict:
     return {"min_identical_fraction": min(a["identical_fraction"] for a in agreement),
             "layers": len(agreement), "spikes": int(sum(a["spikes"] for a in agreement)),
-            "silent_layers": [a["layer"] for a in agreement if a["spikes"] == 0]}
+            "silent_layers": [a["layer"] for a in agreement
+                              if a["spikes"] == 0 and a["layer"] != "readout"]}
 
 
 def bench_digits_resnet(run: Path, samples: int) -> dict:
