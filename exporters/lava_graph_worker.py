@@ -97,6 +97,8 @@ def build(q, reset_interval: int):
             syn = Dense(weights=w, num_message_bits=bits, sign_mode=SignMode.MIXED,
                         num_weight_bits=8, weight_exp=0)
         if s.src == "input":
+            if s.delay:
+                source("input", int(s.delay))  # refused: relays carry binary spikes only
             consumers.append((syn, s.kind == "dense" and len(shapes["input"]) > 1))
         else:
             out = source(s.src, int(s.delay))
