@@ -45,13 +45,29 @@ def _run_dataset(run: RunDir):
 
 def export(run_dir: str | Path | None = None, *, target: str = "loihi",
            out: str | Path | None = None, qat_epochs: int = 0,
-           runs_dir: str | Path = "runs") -> ExportResult:
+           runs_dir: str | Path = "runs", nir_import=None) -> ExportResult:
     """Export a run's student (nir, loihi) or teacher (onnx) into `out` (default RUN_DIR/export).
 
+    `run_dir` may also be a NIR file written by any tool (exporters/nir_import.py; `nir_import`
+    holds its ImportOptions: dt, discretization, T, input scale); it goes to --target loihi only.
     The files are written into a temp folder beside `out` and moved in only when all of them are
     done, so a failure (a bad checkpoint, a full disk) leaves `out` as it was.
     """
+    from exporters.nir_pipeline import export_nir, is_nir_file
     from snn2hw.fileio import staged_dir
+
+    if is_nir_file(run_dir):
+        from exporters.nir_import import ImportOptions
+
+        if target != "loihi":
+            raise ExportError(f"a NIR file exports to --target loihi only (got {target!r}); it "
+                              "already is the NIR graph")
+        if qat_epochs:
+            raise ExportError("--qat-epochs needs a training run; a NIR file has no training data")
+        return export_nir(run_dir, out=out, opts=nir_import or ImportOptions())
+    if nir_import is not None:
+        raise ExportError("--dt, --discretization, --timesteps and --input-scale apply to a NIR "
+                          "file argument only (snn2hw runs know their own)")
 
     if target not in ("loihi", "nir", "onnx"):
         raise ExportError(f"unknown target {target!r}; use --target loihi, nir or onnx")
@@ -164,6 +180,13 @@ class Target:
 def export_source(path: str | Path) -> tuple[Path | None, Path]:
     """(export folder, its run folder) for an export folder (netx or graph), else (None, path)."""
     p = Path(path)
+    from exporters.nir_pipeline import imported_export
+
+    if imported_export(p) is not None:
+        raise SimulationError(
+            f"{p} was exported from a NIR file, not from a training run, so there is no test set "
+            "or float student to profile; profile needs a run folder or its export (count spikes "
+            "of an imported graph with `snn2hw simulate DIR --input X.npy`)")
     if (p / "model.net").is_file():
         return p, Path(open_target(p).info["quantization"]["run_dir"])
     from exporters.graph_pipeline import is_graph_export, read_graph_report
@@ -254,6 +277,14 @@ def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
         raise SimulationError(f"unknown backend {backend!r}; use --backend emulator or lava")
     if is_graph_export(path):
         return simulate_graph(path, backend=backend, samples=samples, compare=compare, device=device)
+    from exporters.nir_pipeline import imported_export, simulate_imported
+
+    q_imp = imported_export(path)
+    if q_imp is not None:
+        return simulate_imported(path, q_imp, backend=backend, samples=samples, compare=compare,
+                                 device=device, timeout_s=timeout_s,
+                                 x_int=x_int if x_int is not None else x, y=y,
+                                 timesteps=timesteps, input_message_bits=input_message_bits)
     t = open_target(path)
     info = dict(t.info)
     T = int(info.get("timesteps", 0) or timesteps or 0)
