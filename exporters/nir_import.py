@@ -429,3 +429,27 @@ def is_imported(q: dict) -> bool:
     """Whether a quantization.json record comes from an imported NIR graph (no run folder)."""
     return isinstance(q, dict) and q.get("source") == SOURCE
 
+
+
+def retime(graph, new_dt: float):
+    """The same discrete dynamics expressed at another nominal step (for peers that assume a dt).
+
+    Every time constant is multiplied by new_dt/dt and IF/Integrator r divided by it, so that
+    dt/tau and dt*r per step (all NIR's Euler step uses) stay the same; metadata dt becomes new_dt.
+    """
+    import copy
+
+    dt = graph_dt(graph, None)
+    if not (np.isfinite(new_dt) and new_dt > 0):
+        raise ExportError(f"--nir-dt must be a positive number of seconds (got {new_dt!r})")
+    f = new_dt / dt
+    g = copy.deepcopy(graph)
+    for node in g.nodes.values():
+        k = kind(node)
+        for attr in ("tau", "tau_syn", "tau_mem"):
+            if k in ("LIF", "LI", "CubaLIF", "CubaLI") and getattr(node, attr, None) is not None:
+                setattr(node, attr, np.asarray(getattr(node, attr), np.float64) * f)
+        if k in ("IF", "Integrator"):
+            node.r = np.asarray(node.r, np.float64) / f
+    g.metadata = {**dict(g.metadata or {}), "dt": float(new_dt)}
+    return g

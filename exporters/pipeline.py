@@ -45,7 +45,8 @@ def _run_dataset(run: RunDir):
 
 def export(run_dir: str | Path | None = None, *, target: str = "loihi",
            out: str | Path | None = None, qat_epochs: int = 0,
-           runs_dir: str | Path = "runs", nir_import=None) -> ExportResult:
+           runs_dir: str | Path = "runs", nir_import=None,
+           nir_dt: float | None = None) -> ExportResult:
     """Export a run's student (nir, loihi) or teacher (onnx) into `out` (default RUN_DIR/export).
 
     `run_dir` may also be a NIR file written by any tool (exporters/nir_import.py; `nir_import`
@@ -65,6 +66,9 @@ def export(run_dir: str | Path | None = None, *, target: str = "loihi",
         if qat_epochs:
             raise ExportError("--qat-epochs needs a training run; a NIR file has no training data")
         return export_nir(run_dir, out=out, opts=nir_import or ImportOptions())
+    if nir_dt is not None and target != "nir":
+        raise ExportError("--nir-dt applies to --target nir only (it re-times the float NIR graph "
+                          "for peers that assume their own dt)")
     if nir_import is not None:
         raise ExportError("--dt, --discretization, --timesteps and --input-scale apply to a NIR "
                           "file argument only (snn2hw runs know their own)")
@@ -78,7 +82,7 @@ def export(run_dir: str | Path | None = None, *, target: str = "loihi",
     final = Path(out) if out is not None else run.path / "export"
     try:
         with staged_dir(final, what="export folder", option="--out") as stage:
-            r = _export_into(run, stage, final, target, qat_epochs)
+            r = _export_into(run, stage, final, target, qat_epochs, nir_dt)
     except Snn2hwError as e:
         if run_dir is None:  # say which run "latest" picked
             raise type(e)(f"latest run under {runs_dir}: {run.path}: {e}") from None
@@ -88,7 +92,7 @@ def export(run_dir: str | Path | None = None, *, target: str = "loihi",
 
 
 def _export_into(run: RunDir, out_dir: Path, final_dir: Path, target: str,
-                 qat_epochs: int) -> ExportResult:
+                 qat_epochs: int, nir_dt: float | None = None) -> ExportResult:
     """The export's files, written into `out_dir` (a staging folder that becomes `final_dir`)."""
     t0 = time.perf_counter()
     from snn2hw.pipeline import load_model
@@ -110,7 +114,12 @@ def _export_into(run: RunDir, out_dir: Path, final_dir: Path, target: str,
     from exporters.nir_graph import is_graph_student, student_to_nir_graph
 
     if is_graph_student(student):  # residual student: NIR graph + the graph artefact
-        write_nir(out_dir / "model.nir", student_to_nir_graph(student))
+        g = student_to_nir_graph(student)
+        if nir_dt is not None:
+            from exporters.nir_import import retime
+
+            g = retime(g, nir_dt)
+        write_nir(out_dir / "model.nir", g)
         files.append("model.nir")
         if target == "nir":
             return ExportResult(out_dir, files, time.perf_counter() - t0)
@@ -118,6 +127,11 @@ def _export_into(run: RunDir, out_dir: Path, final_dir: Path, target: str,
 
         return export_graph(run, student, out_dir, files, t0, qat_epochs)
     graph = student_to_nir(student)
+    if target == "nir" and nir_dt is not None:  # peers that assume their own dt (docs/nir_peers.md)
+        from exporters.nir_import import retime
+
+        write_nir(out_dir / "model.nir", retime(graph, nir_dt))
+        return ExportResult(out_dir, ["model.nir"], time.perf_counter() - t0, {"nir_dt": nir_dt})
     write_nir(out_dir / "model.nir", graph)
     files.append("model.nir")
     if target == "nir":

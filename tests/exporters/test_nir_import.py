@@ -208,3 +208,25 @@ def test_emulator_equals_lava_on_peer_conv_graph(tmp_path):
     assert sum(a["spikes"] for a in r["agreement"]) > 0
     assert r["readout_equal"]
     assert all(a["identical_fraction"] > 0.8 for a in r["float_vs_emulator"])
+
+
+def test_retime_keeps_the_dynamics_at_the_new_dt():
+    from exporters.nir_import import retime
+
+    graph, io = _load("snntorch")
+    graph.metadata = {"dt": 1e-4}
+    g2 = retime(graph, 1e-3)
+    assert g2.metadata["dt"] == 1e-3
+    a = simulate(graph, io["input"], 1e-4).output.numpy()
+    b = simulate(g2, io["input"], 1e-3).output.numpy()
+    np.testing.assert_array_equal(a, b)
+
+
+def test_cli_nir_dt_rescales_a_run_export(cli, tiny_run, tmp_path):
+    out = tmp_path / "n"
+    r = cli("export", tiny_run, "--target", "nir", "--nir-dt", "1e-4", "--out", out)
+    assert r.exit_code == 0, r.output
+    g = nir.read(str(out / "model.nir"))
+    assert float(g.metadata["dt"]) == 1e-4
+    r = cli("export", tiny_run, "--target", "loihi", "--nir-dt", "1e-4", "--out", tmp_path / "m")
+    assert r.exit_code == 2 and "--nir-dt" in r.output
