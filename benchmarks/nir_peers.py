@@ -1,0 +1,90 @@
+"""Peer NIR graphs (tests/fixtures/nir_peers): float vs library, emulator vs Lava, steps/s.
+
+For every fixture: snn2hw's float NIR interpreter on the library's recorded input vs the library's
+own output spikes; then the graph lowered to Loihi (export FILE.nir --dt ...), N random static
+binary inputs fed for T steps: float vs emulator spike-train agreement per layer (quantization
+error), emulator vs Lava (must be 100%), and steps/s of each. Prints a table, writes JSON.
+
+    uv run python benchmarks/nir_peers.py [--samples 16] [--no-lava] [--out benchmarks/results/nir_peers.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+FIX = REPO / "tests" / "fixtures" / "nir_peers"
+PEERS = {
+    "snntorch": (1e-4, "euler"), "snntorch_conv": (1e-4, "euler"),
+    "spikingjelly": (1e-4, "euler"), "spikingjelly_conv": (1e-4, "euler"),
+    "sinabs": (1.0, "exact"), "sinabs_conv": (1.0, "euler"), "norse": (1e-6, "euler"),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--samples", type=int, default=16)
+    ap.add_argument("--timesteps", type=int, default=12)
+    ap.add_argument("--no-lava", action="store_true")
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "nir_peers.json"))
+    a = ap.parse_args()
+    import nir
+
+    from exporters.lava import lava_available
+    from exporters.nir_import import ImportOptions
+    from exporters.nir_pipeline import export_nir
+    from exporters.nir_sim import simulate
+    from exporters.pipeline import simulate as sim
+
+    use_lava = not a.no_lava and lava_available()
+    rows = []
+    for name, (dt, disc) in PEERS.items():
+        g = nir.read(str(FIX / f"{name}.nir"))
+        io = np.load(FIX / f"{name}_io.npz")
+        ours = simulate(g, io["input"], dt, discretization=disc).output.numpy()
+        lib = float((ours == io["spikes"]).mean())
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "e"
+            export_nir(FIX / f"{name}.nir", out=out,
+                       opts=ImportOptions(dt=dt, discretization=disc, timesteps=a.timesteps))
+            shape = tuple(int(s) for s in np.ravel(next(iter(
+                g.nodes[[n for n, v in g.nodes.items() if type(v).__name__ == "Input"][0]]
+                .input_type.values()))))
+            x = (np.random.default_rng(0).random((a.samples, *shape)) < 0.3).astype(np.int64)
+            r = sim(out, compare=use_lava, backend="lava" if use_lava else "emulator",
+                    x_int=x, samples=a.samples, timeout_s=600)
+        row = {"peer": name, "library": str(io["library"]), "version": str(io["version"]),
+               "dt": dt, "discretization": disc,
+               "float_vs_library_spike_agreement": lib, "library_spikes": int(io["spikes"].sum()),
+               "emulator_steps_per_s": r["emulator"]["steps_per_s"]}
+        if "float_vs_emulator" in r:
+            row["float_vs_emulator_min_identical"] = min(
+                x["identical_fraction"] for x in r["float_vs_emulator"])
+        if "agreement" in r:
+            row["emulator_vs_lava_min_identical"] = min(x["identical_fraction"] for x in r["agreement"])
+            row["readout_equal"] = r["readout_equal"]
+            row["lava_steps_per_s"] = r["lava"]["steps_per_s"]
+            row["emulator_over_lava"] = row["emulator_steps_per_s"] / row["lava_steps_per_s"]
+        rows.append(row)
+        print(json.dumps(row))
+    cols = ["peer", "version", "dt", "float_vs_library_spike_agreement",
+            "float_vs_emulator_min_identical", "emulator_vs_lava_min_identical",
+            "emulator_steps_per_s", "lava_steps_per_s", "emulator_over_lava"]
+    print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+    for row in rows:
+        print("| " + " | ".join(f"{row[c]:.4g}" if isinstance(row.get(c), float) else
+                                str(row.get(c, "-")) for c in cols) + " |")
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps({"samples": a.samples, "timesteps": a.timesteps,
+                                       "machine": "2-core CPU, shared", "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
