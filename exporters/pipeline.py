@@ -199,8 +199,8 @@ def export_source(path: str | Path) -> tuple[Path | None, Path]:
     if imported_export(p) is not None:
         raise SimulationError(
             f"{p} was exported from a NIR file, not from a training run, so there is no test set "
-            "or float student to profile; profile needs a run folder or its export (count spikes "
-            "of an imported graph with `snn2hw simulate DIR --input X.npy`)")
+            "or float student behind it; profile it on your inputs with `snn2hw profile DIR "
+            "--input X.npy` (Python: profilers.imported.profile_imported)")
     if (p / "model.net").is_file():
         return p, Path(open_target(p).info["quantization"]["run_dir"])
     from exporters.graph_pipeline import is_graph_export, read_graph_report

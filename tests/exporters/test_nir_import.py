@@ -171,7 +171,28 @@ def test_cli_export_and_simulate_imported_graph(cli, tmp_path):
     assert r.exit_code == 0, r.output
     assert json.loads(js.read_text())["samples"] == 6
     r = cli("profile", out)
-    assert r.exit_code == 2 and "NIR file" in r.output
+    assert r.exit_code == 2 and "--input" in r.output
+    r = cli("profile", out, "--input", tmp_path / "x.npy", "--out", tmp_path / "prof")
+    assert r.exit_code == 0, r.output
+    rep = json.loads((tmp_path / "prof" / "report.json").read_text())
+    _check_synops_by_hand(out, rep, x)
+
+
+def _check_synops_by_hand(export_dir, rep, x):
+    """SynOps = each input/hidden spike x the non-zero integer weights it drives, per sample."""
+    import h5py
+
+    from exporters.emulator import Emulator, run_samples
+
+    with h5py.File(export_dir / "model.net") as f:
+        w1, w2 = (np.asarray(f[f"layer/{k}/weight"]) for k in (1, 2))
+    T = rep["timesteps"]
+    _, sp = run_samples(Emulator(export_dir / "model.net"), x, T)
+    syn0 = T * sum(int(np.count_nonzero(w1[:, j])) * x[:, j].sum() for j in range(20)) / len(x)
+    hidden = sp[0].sum((0, 1))
+    syn1 = sum(int(np.count_nonzero(w2[:, j])) * hidden[j] for j in range(16)) / len(x)
+    assert [lay["synops"] for lay in rep["layers"]] == pytest.approx([syn0, syn1])
+    assert rep["layers"][1]["spikes"] == pytest.approx(sp[1].sum() / len(x))
 
 
 def test_emulator_compare_without_lava_matches_float_mostly(tmp_path):
