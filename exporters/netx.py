@@ -48,7 +48,9 @@ def write_netx(path: Path, q: QuantizedNet, readout: str = "voltage") -> None:
     """Write `q` as a netx HDF5 file (temp file + rename); readout: last layer's voltage or spikes."""
     from snn2hw.fileio import atomic_write_with
 
-    atomic_write_with(path, lambda tmp: _write_netx_to(tmp, q, readout), what="netx file")
+    write = (lambda tmp: _write_netx_to(tmp, q)) if readout == "voltage" else \
+        (lambda tmp: _write_netx_to(tmp, q, readout))
+    atomic_write_with(path, write, what="netx file")
 
 
 def _write_netx_to(tmp: Path, q: QuantizedNet, readout: str = "voltage") -> None:

@@ -251,3 +251,31 @@ def test_cli_nir_dt_rescales_a_run_export(cli, tiny_run, tmp_path):
     assert float(g.metadata["dt"]) == 1e-4
     r = cli("export", tiny_run, "--target", "loihi", "--nir-dt", "1e-4", "--out", tmp_path / "m")
     assert r.exit_code == 2 and "--nir-dt" in r.output
+
+
+@pytest.mark.parametrize("name", ["snntorch", "snntorch_conv", "spikingjelly", "spikingjelly_conv",
+                                  "sinabs_conv", "norse"])
+def test_nir_to_student_runs_peer_graphs_like_the_library(name):
+    """exporters.nir.nir_to_student: dt required, r / v_leak folded, spiking output kept last."""
+    import torch
+
+    from exporters.nir import nir_to_student
+    from snn2hw.neurons import SpikingNeuron
+
+    graph, io = _load(name)
+    with pytest.raises(ExportError, match="--dt"):
+        nir_to_student(graph)
+    model = nir_to_student(graph, dt=PEERS[name][0]).eval()
+    assert isinstance(list(model.body.children())[-1], SpikingNeuron)  # order kept
+    x = torch.as_tensor(io["input"]).float().transpose(0, 1)  # [B, T, ...]
+    with torch.no_grad():
+        spikes, _ = model.forward_sequence(x)
+    np.testing.assert_array_equal(spikes.numpy(), io["spikes"])
+
+
+def test_nir_to_student_refuses_a_leak_out_of_range():
+    from exporters.nir import nir_to_student
+
+    graph, _ = _load("spikingjelly")
+    with pytest.raises(ExportError, match=r"NIR node '_1' \(LIF\).*outside"):
+        nir_to_student(graph, dt=1e-3)  # the old silent default: dt/tau = 5
