@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
         dt: float | None = typer.Option(None, "--dt", help="NIR file: the time step in seconds the writing library assumes (needed unless the file has snn2hw metadata; snnTorch 1e-4, SpikingJelly its export dt, sinabs 1, Norse dt**2; see docs/nir_peers.md)."),
         discretization: str | None = typer.Option(None, "--discretization", help="NIR file: euler (v += dt/tau (v_leak - v + r x); snnTorch, SpikingJelly, Norse; default) or exact (decay exp(-dt/tau); sinabs LIF)."),
         timesteps: int | None = typer.Option(None, "--timesteps", help="NIR file: steps per sample T the Loihi run lasts (default 10)."),
+        fix_norse: bool = typer.Option(False, "--fix-norse", help="NIR file from Norse 1.1's to_nir: undo its bugs (tau written dt times too small, CubaLIF w_in missing); give --dt = the dt passed to to_nir."),
         nir_dt: float | None = typer.Option(None, "--nir-dt", help="--target nir: write the graph at this nominal step (time constants rescaled, same dynamics) for peers that assume one, e.g. 1e-4 for snnTorch's import."),
         input_scale: float | None = typer.Option(None, "--input-scale", help="NIR file: integer input levels per unit input (default 1: binary spikes; e.g. 16 for inputs k/16)."),
     ) -> None:
@@ -34,12 +35,13 @@ def register(app: typer.Typer) -> None:
         from exporters.pipeline import export as run_export
 
         imp = None
-        if any(v is not None for v in (dt, discretization, timesteps, input_scale)):
+        if fix_norse or any(v is not None for v in (dt, discretization, timesteps, input_scale)):
             from exporters.nir_import import ImportOptions
 
             imp = ImportOptions(dt=dt, discretization=discretization or "euler",
                                 timesteps=10 if timesteps is None else timesteps,
-                                input_scale=1.0 if input_scale is None else input_scale)
+                                input_scale=1.0 if input_scale is None else input_scale,
+                                fix_norse=fix_norse)
         r = run_export(run_dir, target=target, out=out, qat_epochs=qat_epochs, runs_dir=runs_dir,
                        nir_import=imp, nir_dt=nir_dt)
         rows = [("written to", str(r.out_dir)), ("files", ", ".join(r.files)),

@@ -50,6 +50,7 @@ class ImportOptions:
     timesteps: int = 10
     input_scale: float = 1.0  # integer input levels per unit (1: binary spikes)
     input_max: float = 1.0
+    fix_norse: bool = False  # undo Norse 1.1's to_nir bugs (tau = dt * tau_true, w_in missing)
 
 
 def graph_dt(graph, dt: float | None) -> float:
@@ -400,11 +401,22 @@ def export_foreign(nir_path: str | Path, out_dir: Path, opts: ImportOptions) -> 
     if not (np.isfinite(opts.input_scale) and opts.input_scale > 0):
         raise ExportError(f"--input-scale must be > 0 (got {opts.input_scale})")
     graph = read_foreign(nir_path)
-    q, readout, dt = quantize_foreign(graph, opts)
-    atomic_write_bytes(out_dir / "model.nir", Path(nir_path).read_bytes(), what="NIR file")
+    if opts.fix_norse:
+        if opts.dt is None:
+            raise ExportError("--fix-norse needs --dt: the dt given to Norse's to_nir "
+                              "(default 1e-3)")
+        from exporters.nir import write_nir
+
+        graph = fix_norse(graph, opts.dt)
+        q, readout, dt = quantize_foreign(graph, opts)
+        write_nir(out_dir / "model.nir", graph)  # the corrected graph (simulate's float reference)
+    else:
+        q, readout, dt = quantize_foreign(graph, opts)
+        atomic_write_bytes(out_dir / "model.nir", Path(nir_path).read_bytes(), what="NIR file")
     write_netx(out_dir / "model.net", q, readout=readout)
     rep = q.report()
     rep.update(source=SOURCE, nir_file=str(Path(nir_path).resolve()), dt=dt,
+               fix_norse=opts.fix_norse,
                discretization=opts.discretization, readout_kind=readout,
                graph_metadata={k: str(v) for k, v in dict(graph.metadata or {}).items()})
     atomic_write_text(out_dir / "quantization.json", json.dumps(rep, indent=2))
@@ -429,6 +441,27 @@ def is_imported(q: dict) -> bool:
     """Whether a quantization.json record comes from an imported NIR graph (no run folder)."""
     return isinstance(q, dict) and q.get("source") == SOURCE
 
+
+
+def fix_norse(graph, dt: float):
+    """A graph written by Norse 1.1's `to_nir(model, dt=dt)` with its two bugs undone.
+
+    Norse writes tau = dt / tau_inv (= dt * tau) instead of 1 / tau_inv, and leaves CubaLIF's
+    w_in at 1 although its current jumps by the input (w_in = tau_syn / dt in NIR's equation).
+    Returns the graph with tau / dt and w_in = tau_syn / dt, to be read at Norse's own dt.
+    """
+    import copy
+
+    g = copy.deepcopy(graph)
+    for node in g.nodes.values():
+        k = kind(node)
+        for attr in ("tau", "tau_syn", "tau_mem"):
+            if k in ("LIF", "LI", "CubaLIF", "CubaLI") and getattr(node, attr, None) is not None:
+                setattr(node, attr, np.asarray(getattr(node, attr), np.float64) / dt)
+        if k in ("CubaLIF", "CubaLI"):
+            node.w_in = np.asarray(node.tau_syn, np.float64) / dt
+    g.metadata = {**dict(g.metadata or {}), "dt": float(dt), "fixed": "norse-1.1 to_nir"}
+    return g
 
 
 def retime(graph, new_dt: float):

@@ -70,8 +70,8 @@ def export(run_dir: str | Path | None = None, *, target: str = "loihi",
         raise ExportError("--nir-dt applies to --target nir only (it re-times the float NIR graph "
                           "for peers that assume their own dt)")
     if nir_import is not None:
-        raise ExportError("--dt, --discretization, --timesteps and --input-scale apply to a NIR "
-                          "file argument only (snn2hw runs know their own)")
+        raise ExportError("--dt, --discretization, --timesteps, --input-scale and --fix-norse "
+                          "apply to a NIR file argument only (snn2hw runs know their own)")
 
     if target not in ("loihi", "nir", "onnx"):
         raise ExportError(f"unknown target {target!r}; use --target loihi, nir or onnx")

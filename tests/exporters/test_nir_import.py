@@ -279,3 +279,18 @@ def test_nir_to_student_refuses_a_leak_out_of_range():
     graph, _ = _load("spikingjelly")
     with pytest.raises(ExportError, match=r"NIR node '_1' \(LIF\).*outside"):
         nir_to_student(graph, dt=1e-3)  # the old silent default: dt/tau = 5
+
+
+def test_norse_cuba_needs_the_w_in_fix_and_fix_norse_gives_equal_spikes(cli, tmp_path):
+    """Norse 1.1 writes tau = dt * tau and no w_in: dt**2 alone is not enough for CubaLIF."""
+    from exporters.nir_import import fix_norse
+
+    graph, io = _load("norse_cuba")
+    at_dt2 = simulate(graph, io["input"], 1e-6).output.numpy()
+    assert not np.array_equal(at_dt2, io["spikes"])
+    fixed = simulate(fix_norse(graph, 1e-3), io["input"], 1e-3).output.numpy()
+    np.testing.assert_array_equal(fixed, io["spikes"])
+    r = cli("export", FIX / "norse_cuba.nir", "--dt", "1e-3", "--fix-norse", "--out", tmp_path / "e")
+    assert r.exit_code == 0, r.output
+    q = json.loads((tmp_path / "e" / "quantization.json").read_text())
+    assert q["fix_norse"] and [lay["neuron"] for lay in q["layers"]] == ["cuba", "cuba"]
