@@ -90,6 +90,13 @@ def simulate_imported(path: str | Path, q: dict, *, backend: str, samples: int, 
         raise SimulationError(f"--input-message-bits {input_message_bits} differs from the "
                               f"export's {q['input_message_bits']}; the export fixes its input "
                               "encoding, leave the option out")
+    from exporters.netx import read_netx
+
+    in_shape = tuple(read_netx(export_dir / "model.net").in_shape)
+    xa = np.asarray(x_int)
+    if xa.ndim == len(in_shape) + 2 and tuple(xa.shape[2:]) == in_shape:
+        return simulate_stream(export_dir, q, xa, y, backend=backend, samples=samples,
+                               compare=compare, device=device)
     res = simulate(export_dir / "model.net", backend=backend, samples=samples, compare=compare,
                    device=device, timeout_s=timeout_s, x_int=x_int, y=y)
     if not compare:
@@ -122,4 +129,57 @@ def simulate_imported(path: str | Path, q: dict, *, backend: str, samples: int, 
                    f"{q['dt']:g} s ({q.get('discretization', 'euler')}); 'float vs emulator' rows: "
                    "float spikes vs the fixed-point emulator's (quantization error); 'agreement' "
                    "rows: emulator vs Lava")
+    return res
+
+
+def simulate_stream(export_dir: Path, q: dict, x: np.ndarray, y: np.ndarray | None, *,
+                    backend: str, samples: int, compare: bool, device: str) -> dict[str, Any]:
+    """Time-varying input [N, T, *in_shape] (T = the export's): emulator, and float with compare."""
+    import torch
+
+    from exporters.checks import check_inputs
+    from exporters.emulator import Emulator, run_windowed
+    from exporters.pipeline import _acc, spike_agreement
+
+    T = int(q["timesteps"])
+    if x.shape[1] != T:
+        raise SimulationError(f"--input holds {x.shape[1]} steps per sample ([N, T, ...]) but the "
+                              f"export runs T = {T}; re-export with --timesteps {x.shape[1]}")
+    if backend == "lava":
+        raise SimulationError("time-varying input ([N, T, ...]) runs on the emulator (and the float "
+                              "interpreter with --compare) here; Lava takes one input per sample: "
+                              "use --backend emulator, or give --input [N, *in_shape]")
+    n = min(samples, len(x))
+    flat, yy = check_inputs(x[:n].reshape(n * T, *x.shape[2:]), None, tuple(x.shape[2:]),
+                            int(q["input_message_bits"]))
+    xs = flat.reshape(n, T, *x.shape[2:])
+    yy = None if y is None else np.asarray(y)[:n]
+    emu = Emulator(export_dir / "model.net", device=device)
+    t0 = time.perf_counter()
+    r = run_windowed(emu, torch.as_tensor(xs).transpose(0, 1), T)
+    secs = time.perf_counter() - t0
+    sp = [s.cpu().numpy() for s in r.spikes]
+    layers = q["layers"]
+    voltage = q.get("readout_kind") == "voltage"
+    scores = r.v_last[0].cpu().numpy() if voltage else sp[-1].sum(0).reshape(n, -1)
+    res: dict[str, Any] = {"samples": n, "net": str(export_dir / "model.net"), "input": "stream",
+                           "emulator": {"accuracy": _acc(scores, yy), "seconds": secs,
+                                        "steps_per_s": n * T / secs}}
+    if compare:
+        from exporters.nir_import import read_foreign
+        from exporters.nir_sim import simulate as nir_simulate
+
+        graph = read_foreign(export_dir / "model.nir")
+        fr = nir_simulate(graph, xs.transpose(1, 0, *range(2, xs.ndim)) / float(q["input_scale"]),
+                          float(q["dt"]), discretization=q.get("discretization", "euler"))
+        spiking = [k for k, lay in enumerate(layers) if lay["neuron"] != "readout"]
+        res["float_vs_emulator"] = spike_agreement(
+            [_flat(fr.outputs[layers[k]["sources"][-1]].numpy()) for k in spiking],
+            [sp[k].reshape(T, n, -1) for k in spiking], [layers[k]["name"] for k in spiking])
+        last = layers[-1]["sources"][-1]
+        out = _flat(fr.outputs[last].numpy())
+        fs = (out[-1] if kind(graph.nodes[last]) in READOUTS else out.sum(0)) if voltage \
+            else out.sum(0)
+        res["float"] = {"accuracy": _acc(fs, yy)}
+        res["note"] = "time-varying input: emulator and float only (no Lava comparison here)"
     return res

@@ -294,3 +294,27 @@ def test_norse_cuba_needs_the_w_in_fix_and_fix_norse_gives_equal_spikes(cli, tmp
     assert r.exit_code == 0, r.output
     q = json.loads((tmp_path / "e" / "quantization.json").read_text())
     assert q["fix_norse"] and [lay["neuron"] for lay in q["layers"]] == ["cuba", "cuba"]
+
+
+def test_stream_input_runs_the_library_input_on_the_emulator(cli, tmp_path):
+    """--input [N, T, *in_shape]: the library's own time-varying input, emulator + float."""
+    graph, io = _load("norse")
+    out = tmp_path / "e"
+    assert cli("export", FIX / "norse.nir", "--dt", "1e-6", "--timesteps", "12",
+               "--out", out).exit_code == 0
+    x = io["input"].transpose(1, 0, 2).astype(np.int64)  # [N, T, 20]
+    np.save(tmp_path / "x.npy", x)
+    js = tmp_path / "r.json"
+    r = cli("simulate", out, "--input", tmp_path / "x.npy", "--backend", "lava")
+    assert r.exit_code == 2 and "--backend emulator" in r.output  # no Lava for streams: said so
+    r = cli("simulate", out, "--input", tmp_path / "x.npy", "--compare", "--json", js)
+    assert r.exit_code == 0, r.output
+    assert "note" in r.output and "no Lava comparison" in json.loads(js.read_text())["note"]
+    from exporters.nir_pipeline import imported_export, simulate_stream
+
+    res = simulate_stream(out, imported_export(out), x, None, backend="emulator", samples=10,
+                          compare=True, device="cpu")
+    assert res["input"] == "stream" and len(res["float_vs_emulator"]) == 2
+    np.save(tmp_path / "x5.npy", x[:, :5])
+    r = cli("simulate", out, "--input", tmp_path / "x5.npy")
+    assert r.exit_code == 2 and "--timesteps 5" in r.output
