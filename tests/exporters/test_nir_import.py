@@ -318,3 +318,20 @@ def test_stream_input_runs_the_library_input_on_the_emulator(cli, tmp_path):
     np.save(tmp_path / "x5.npy", x[:, :5])
     r = cli("simulate", out, "--input", tmp_path / "x5.npy")
     assert r.exit_code == 2 and "--timesteps 5" in r.output
+
+
+def test_interpreter_reproduces_snn2hw_students_from_their_nir(digits_like):
+    """Our own files, read with NIR's equations at their metadata dt: the student's logits."""
+    import torch
+    from export_helpers import conv_student
+
+    from exporters.nir import student_to_nir
+
+    m = conv_student(timesteps=6)
+    g = student_to_nir(m)
+    x = digits_like[:5].numpy()
+    r = simulate(g, np.broadcast_to(x[None], (6, *x.shape)), graph_dt(g, None))
+    with torch.no_grad():
+        logits = m(torch.as_tensor(x)).numpy()
+    np.testing.assert_allclose(r.output.numpy().mean(0), logits, atol=1e-5)
+    assert r.outputs["lif3"].sum() > 0
