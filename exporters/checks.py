@@ -44,7 +44,7 @@ def check_quantization(q: Any, path: Path) -> dict:
     if not isinstance(q, dict):
         raise SimulationError(f"{where} holds a {type(q).__name__}, not the mapping `snn2hw export` "
                               f"writes; {REEXPORT}")
-    for key in ("run_dir",):
+    for key in () if q.get("source") == "nir-import" else ("run_dir",):  # imported NIR: no run
         if key not in q:
             raise SimulationError(f"{where} lacks the key {key!r} (the run folder the export came "
                                   f"from); {REEXPORT}")
@@ -217,6 +217,8 @@ def resolve_export_path(value: str, export_dir: Path, absolute: str | None = Non
 def resolve_run(q: dict, export_dir: Path) -> dict:
     """q with run_dir and student_checkpoint replaced by existing paths where one is found."""
     q = dict(q)
+    if "run_dir" not in q and q.get("source") == "nir-import":
+        return q
     run = resolve_export_path(q["run_dir"], export_dir, q.get("run_dir_absolute"),
                               lambda p: (p / "config.yaml").is_file())
     if not (run / "config.yaml").is_file() and (export_dir.parent / "config.yaml").is_file():

@@ -19,16 +19,31 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @user_errors
     def export(
-        run_dir: Path | None = typer.Argument(None, help="Run directory (default: the latest run under --runs-dir)."),
+        run_dir: Path | None = typer.Argument(None, help="Run directory (default: the latest run under --runs-dir), or a NIR file (.nir) written by any tool (snnTorch, SpikingJelly, sinabs, Norse, snn2hw) to lower to Loihi."),
         target: str = typer.Option("loihi", "--target", help="loihi (NIR + netx + quantization + resources), nir, onnx (the teacher)."),
         out: Path | None = typer.Option(None, "--out", help="Output folder (default: RUN_DIR/export)."),
         qat_epochs: int = typer.Option(0, "--qat-epochs", help="Quantization-aware fine-tune epochs through the Loihi weight grid (0 = post-training quantization only)."),
         runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where to look for the latest run."),
+        dt: float | None = typer.Option(None, "--dt", help="NIR file: the time step in seconds the writing library assumes (needed unless the file has snn2hw metadata; snnTorch 1e-4, SpikingJelly its export dt, sinabs 1, Norse dt**2; see docs/nir_peers.md)."),
+        discretization: str | None = typer.Option(None, "--discretization", help="NIR file: euler (v += dt/tau (v_leak - v + r x); snnTorch, SpikingJelly, Norse; default) or exact (decay exp(-dt/tau); sinabs LIF)."),
+        timesteps: int | None = typer.Option(None, "--timesteps", help="NIR file: steps per sample T the Loihi run lasts (default 10)."),
+        fix_norse: bool = typer.Option(False, "--fix-norse", help="NIR file from Norse 1.1's to_nir: undo its bugs (tau written dt times too small, CubaLIF w_in missing); give --dt = the dt passed to to_nir."),
+        nir_dt: float | None = typer.Option(None, "--nir-dt", help="--target nir: write the graph at this nominal step (time constants rescaled, same dynamics) for peers that assume one, e.g. 1e-4 for snnTorch's import."),
+        input_scale: float | None = typer.Option(None, "--input-scale", help="NIR file: integer input levels per unit input (default 1: binary spikes; e.g. 16 for inputs k/16)."),
     ) -> None:
-        """Export a distilled student to NIR / Loihi (lava-dl netx), or its teacher to ONNX."""
+        """Export a distilled student to NIR / Loihi (lava-dl netx), or its teacher to ONNX; or lower a NIR file to Loihi."""
         from exporters.pipeline import export as run_export
 
-        r = run_export(run_dir, target=target, out=out, qat_epochs=qat_epochs, runs_dir=runs_dir)
+        imp = None
+        if fix_norse or any(v is not None for v in (dt, discretization, timesteps, input_scale)):
+            from exporters.nir_import import ImportOptions
+
+            imp = ImportOptions(dt=dt, discretization=discretization or "euler",
+                                timesteps=10 if timesteps is None else timesteps,
+                                input_scale=1.0 if input_scale is None else input_scale,
+                                fix_norse=fix_norse)
+        r = run_export(run_dir, target=target, out=out, qat_epochs=qat_epochs, runs_dir=runs_dir,
+                       nir_import=imp, nir_dt=nir_dt)
         rows = [("written to", str(r.out_dir)), ("files", ", ".join(r.files)),
                 ("time", f"{r.seconds:.1f} s")]
         rows += [(k.replace("_", " "), str(v)) for k, v in r.summary.items()]
@@ -91,6 +106,10 @@ def register(app: typer.Typer) -> None:
             if key in r:
                 extra = f"  ({r[key]['steps_per_s']:.0f} steps/s)" if "steps_per_s" in r[key] else ""
                 rows.append((f"{key} accuracy", _pct(r[key]["accuracy"]) + extra))
+        for a in r.get("float_vs_emulator", []):
+            first = "-" if a["first_mismatch_step"] is None else str(a["first_mismatch_step"])
+            rows.append((f"float vs emulator {a['layer']}",
+                         f"{100 * a['identical_fraction']:.2f}% identical trains; first mismatch step {first}"))
         for a in r.get("agreement", []):
             first = "-" if a["first_mismatch_step"] is None else str(a["first_mismatch_step"])
             rows.append((f"agreement {a['layer']}",

@@ -33,29 +33,31 @@ def _type(g, name: str) -> None:
     g.create_dataset("type", (1,), "S10", [name.encode("ascii")])
 
 
-def run_info(q: QuantizedNet) -> dict[str, Any]:
+def run_info(q: QuantizedNet, readout: str = "voltage") -> dict[str, Any]:
     """What a runner needs beyond the layers: T, input encoding, reset schedule, readout scale."""
     return {
         "format": "snn2hw-netx-1", "timesteps": q.timesteps, "input_scale": q.input_scale,
         "input_message_bits": q.input_message_bits, "num_layers": len(q.layers),
         "reset_interval": q.timesteps + len(q.layers), "reset_offset": 1,
-        "readout": "voltage", "readout_scale": 64.0 * q.layers[-1].scale * q.timesteps,
+        "readout": readout, "readout_scale": 64.0 * q.layers[-1].scale * q.timesteps,
         "layer_names": [lay.name for lay in q.layers],
     }
 
 
-def write_netx(path: Path, q: QuantizedNet) -> None:
-    """Write `q` as a netx HDF5 file (temp file + rename)."""
+def write_netx(path: Path, q: QuantizedNet, readout: str = "voltage") -> None:
+    """Write `q` as a netx HDF5 file (temp file + rename); readout: last layer's voltage or spikes."""
     from snn2hw.fileio import atomic_write_with
 
-    atomic_write_with(path, lambda tmp: _write_netx_to(tmp, q), what="netx file")
+    write = (lambda tmp: _write_netx_to(tmp, q)) if readout == "voltage" else \
+        (lambda tmp: _write_netx_to(tmp, q, readout))
+    atomic_write_with(path, write, what="netx file")
 
 
-def _write_netx_to(tmp: Path, q: QuantizedNet) -> None:
+def _write_netx_to(tmp: Path, q: QuantizedNet, readout: str = "voltage") -> None:
     import h5py
 
     with h5py.File(tmp, "w") as f:
-        f.attrs["snn2hw"] = json.dumps(run_info(q))
+        f.attrs["snn2hw"] = json.dumps(run_info(q, readout))
         root = f.create_group("layer")
         g = root.create_group("0")
         _type(g, "input")

@@ -189,6 +189,7 @@ def chain(graph) -> list[tuple[str, Any]]:
 
 
 def _spec_from_node(node, dt: float, extra: dict | None) -> NeuronSpec:
+    """NeuronSpec of a neuron node written by snn2hw itself (gain 1, no v_leak; nir_graph.py)."""
     import nir
 
     base = dict(extra or {})
@@ -206,19 +207,83 @@ def _spec_from_node(node, dt: float, extra: dict | None) -> NeuronSpec:
     return NeuronSpec(**{k: v for k, v in base.items() if k in fields})
 
 
-def nir_to_student(graph) -> SpikingNet:
-    """Rebuild a runnable SpikingNet from a NIR graph written by `student_to_nir` (or alike)."""
+def neuron_from_node(name: str, node, dt: float, extra: dict | None) -> tuple[NeuronSpec, float, Any]:
+    """A NeuronSpec for a NIR neuron node at step dt, plus the input gain and the constant drive
+    (a * v_leak) that NIR's equations add and snn2hw's neurons lack: both are folded into the
+    synapse before the neuron. Parameters outside what the neuron can hold are an ExportError."""
     import nir
 
+    from exporters.nir_import import _rate, uniform
+
+    base = dict(extra or {})
+    v_th = uniform(name, node, "v_threshold")
+    v_reset = uniform(name, node, "v_reset", default=0.0)
+    drive: Any = 0.0
+    if isinstance(node, nir.IF):
+        base.update(kind="if", leak=1.0)
+        gain = dt * uniform(name, node, "r")
+    elif isinstance(node, nir.LIF):
+        a = _rate(name, node, "tau", dt, "euler")
+        base.update(kind="lif", leak=float(1.0 - a))
+        gain = a * uniform(name, node, "r")
+        drive = a * np.asarray(node.v_leak, np.float64)
+    else:  # CubaLIF: snn2hw's cuba neuron is Norse's current jump (w_in a_s r = 1)
+        a_s = _rate(name, node, "tau_syn", dt, "euler")
+        a_m = _rate(name, node, "tau_mem", dt, "euler")
+        if np.any(np.asarray(node.v_leak)):
+            raise ExportError(f"NIR node {name!r} (CubaLIF): v_leak != 0 cannot be held by snn2hw's "
+                              "current-based neuron; use v_leak = 0")
+        base.update(kind="cuba", tau_syn_inv=float(a_s / dt), tau_mem_inv=float(a_m / dt))
+        gain = a_s * uniform(name, node, "w_in", default=1.0) * uniform(name, node, "r")
+    base.update(v_th=v_th, v_reset=v_reset, dt=dt, reset="hard")
+    fields = set(NeuronSpec.__dataclass_fields__)
+    return NeuronSpec(**{k: v for k, v in base.items() if k in fields}), float(gain), drive
+
+
+def _fold_gain(body: nn.Sequential, name: str, gain: float, drive) -> None:
+    """Scale the synapse right before neuron `name` by gain and add the leak drive to its bias."""
+    if gain == 1.0 and not np.any(drive):
+        return
+    mods = list(body.named_children())
+    last = _unwrap(mods[-1][1]) if mods else None
+    if not isinstance(last, (nn.Conv2d, nn.Linear)):
+        raise ExportError(f"NIR node {name!r}: its input gain (r, dt/tau) {gain:.6g} or v_leak can "
+                          "only be folded into a Conv2d/Affine node right before it")
+    with torch.no_grad():
+        last.weight.mul_(gain)
+        d = torch.as_tensor(np.asarray(drive, np.float64), dtype=torch.float32)
+        if isinstance(last, nn.Conv2d) and d.dim() == 3:
+            if not torch.allclose(d, d[:, :1, :1].expand_as(d)):
+                raise ExportError(f"NIR node {name!r}: v_leak differs within a channel; a conv "
+                                  "bias is per channel")
+            d = d[:, 0, 0]
+        last.bias.mul_(gain).add_(d.expand_as(last.bias) if d.numel() in (1, last.bias.numel())
+                                  and d.dim() <= 1 else d.reshape(last.bias.shape))
+
+
+def nir_to_student(graph, dt: float | None = None) -> SpikingNet:
+    """Rebuild a runnable SpikingNet from a sequential NIR graph, with NIR's equations at step dt.
+
+    dt: the graph's snn2hw metadata dt, else this argument (neither: an ExportError naming the
+    fix). r, v_leak and w_in are folded into the synapse before each neuron; a leak dt/tau outside
+    (0, 1] is refused. The readout is a last Affine directly before the Output; a graph that ends
+    in a spiking layer keeps its order and reads out the spike rate (readout = identity).
+    Spikes fire at v >= v_th (snn2hw's neurons) where NIR says v > v_th: equal unless a voltage
+    lands exactly on the threshold.
+    """
+    import nir
+
+    from exporters.nir_import import graph_dt
+
     meta = dict(graph.metadata or {})
-    dt = float(meta.get("dt", 1e-3))
+    dt = graph_dt(graph, dt)
     extra = json.loads(meta["neurons"]) if isinstance(meta.get("neurons"), str) else {}
     nodes = chain(graph)
     in_shape = tuple(int(v) for v in np.ravel(nodes[0][1].input_type["input"]))
     body = nn.Sequential()
-    affines = [n for n, v in nodes if isinstance(v, nir.Affine)]
-    readout_name = affines[-1] if affines else None
-    readout = None
+    readout_name = nodes[-2][0] if len(nodes) > 2 and isinstance(nodes[-2][1], (nir.Affine, nir.Linear)) \
+        and isinstance(nodes[-1][1], nir.Output) else None
+    readout: nn.Module = nn.Identity()
     for name, node in nodes[1:]:
         if isinstance(node, nir.Output):
             continue
@@ -230,7 +295,8 @@ def nir_to_student(graph) -> SpikingNet:
                              dilation=tuple(np.broadcast_to(node.dilation, 2).tolist()),
                              groups=int(node.groups))
             conv.weight.data.copy_(w)
-            conv.bias.data.copy_(torch.tensor(np.asarray(node.bias), dtype=torch.float32))
+            b = np.zeros(w.shape[0]) if node.bias is None else np.asarray(node.bias)
+            conv.bias.data.copy_(torch.tensor(b, dtype=torch.float32))
             body.add_module(name, TimeFolded(conv))
         elif isinstance(node, (nir.Affine, nir.Linear)):
             w = torch.tensor(np.asarray(node.weight), dtype=torch.float32)
@@ -244,16 +310,20 @@ def nir_to_student(graph) -> SpikingNet:
             else:
                 body.add_module(name, TimeFolded(lin))
         elif isinstance(node, (nir.IF, nir.LIF, nir.CubaLIF)):
-            body.add_module(name, SpikingNeuron(_spec_from_node(node, dt, extra.get(name))))
-        elif isinstance(node, nir.AvgPool2d):
+            spec, gain, drive = neuron_from_node(name, node, dt, extra.get(name))
+            _fold_gain(body, name, gain, drive)
+            body.add_module(name, SpikingNeuron(spec))
+        elif isinstance(node, (nir.AvgPool2d, nir.SumPool2d)):
             body.add_module(name, TimeFolded(nn.AvgPool2d(
-                tuple(np.ravel(node.kernel_size).tolist()), tuple(np.ravel(node.stride).tolist()))))
+                tuple(np.broadcast_to(np.ravel(node.kernel_size), 2).tolist()),
+                tuple(np.broadcast_to(np.ravel(node.stride), 2).tolist()),
+                tuple(np.broadcast_to(np.ravel(node.padding), 2).tolist()),
+                divisor_override=1 if isinstance(node, nir.SumPool2d) else None)))
         elif isinstance(node, nir.Flatten):
             body.add_module(name, TimeFolded(nn.Flatten()))
         else:
-            raise ExportError(f"NIR node {name!r} ({type(node).__name__}) has no PyTorch mapping here")
-    if readout is None:
-        raise ExportError("the NIR graph has no Affine readout before its Output node")
+            raise ExportError(f"NIR node {name!r} ({type(node).__name__}) has no PyTorch mapping "
+                              "here (the float interpreter exporters.nir_sim runs every NIR node)")
     names = dict(body.named_children())
     taps = tuple(t.decode() if isinstance(t, bytes) else str(t) for t in meta.get("feature_taps", []))
     taps = tuple(t for t in taps if t in names)

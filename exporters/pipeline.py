@@ -55,13 +55,33 @@ def _run_dataset(run: RunDir):
 
 def export(run_dir: str | Path | None = None, *, target: str = "loihi",
            out: str | Path | None = None, qat_epochs: int = 0,
-           runs_dir: str | Path = "runs") -> ExportResult:
+           runs_dir: str | Path = "runs", nir_import=None,
+           nir_dt: float | None = None) -> ExportResult:
     """Export a run's student (nir, loihi) or teacher (onnx) into `out` (default RUN_DIR/export).
 
+    `run_dir` may also be a NIR file written by any tool (exporters/nir_import.py; `nir_import`
+    holds its ImportOptions: dt, discretization, T, input scale); it goes to --target loihi only.
     The files are written into a temp folder beside `out` and moved in only when all of them are
     done, so a failure (a bad checkpoint, a full disk) leaves `out` as it was.
     """
+    from exporters.nir_pipeline import export_nir, is_nir_file
     from snn2hw.fileio import staged_dir
+
+    if is_nir_file(run_dir):
+        from exporters.nir_import import ImportOptions
+
+        if target != "loihi":
+            raise ExportError(f"a NIR file exports to --target loihi only (got {target!r}); it "
+                              "already is the NIR graph")
+        if qat_epochs:
+            raise ExportError("--qat-epochs needs a training run; a NIR file has no training data")
+        return export_nir(run_dir, out=out, opts=nir_import or ImportOptions())
+    if nir_dt is not None and target != "nir":
+        raise ExportError("--nir-dt applies to --target nir only (it re-times the float NIR graph "
+                          "for peers that assume their own dt)")
+    if nir_import is not None:
+        raise ExportError("--dt, --discretization, --timesteps, --input-scale and --fix-norse "
+                          "apply to a NIR file argument only (snn2hw runs know their own)")
 
     if target not in ("loihi", "nir", "onnx"):
         raise ExportError(f"unknown target {target!r}; use --target loihi, nir or onnx")
@@ -72,7 +92,7 @@ def export(run_dir: str | Path | None = None, *, target: str = "loihi",
     final = Path(out) if out is not None else run.path / "export"
     try:
         with staged_dir(final, what="export folder", option="--out") as stage:
-            r = _export_into(run, stage, final, target, qat_epochs)
+            r = _export_into(run, stage, final, target, qat_epochs, nir_dt)
     except Snn2hwError as e:
         if run_dir is None:  # say which run "latest" picked
             raise type(e)(f"latest run under {runs_dir}: {run.path}: {e}") from None
@@ -82,7 +102,7 @@ def export(run_dir: str | Path | None = None, *, target: str = "loihi",
 
 
 def _export_into(run: RunDir, out_dir: Path, final_dir: Path, target: str,
-                 qat_epochs: int) -> ExportResult:
+                 qat_epochs: int, nir_dt: float | None = None) -> ExportResult:
     """The export's files, written into `out_dir` (a staging folder that becomes `final_dir`)."""
     t0 = time.perf_counter()
     from snn2hw.pipeline import load_model
@@ -104,7 +124,12 @@ def _export_into(run: RunDir, out_dir: Path, final_dir: Path, target: str,
     from exporters.nir_graph import is_graph_student, student_to_nir_graph
 
     if is_graph_student(student):  # residual student: NIR graph + the graph artefact
-        write_nir(out_dir / "model.nir", student_to_nir_graph(student))
+        g = student_to_nir_graph(student)
+        if nir_dt is not None:
+            from exporters.nir_import import retime
+
+            g = retime(g, nir_dt)
+        write_nir(out_dir / "model.nir", g)
         files.append("model.nir")
         if target == "nir":
             return ExportResult(out_dir, files, time.perf_counter() - t0)
@@ -112,6 +137,11 @@ def _export_into(run: RunDir, out_dir: Path, final_dir: Path, target: str,
 
         return export_graph(run, student, out_dir, files, t0, qat_epochs)
     graph = student_to_nir(student)
+    if target == "nir" and nir_dt is not None:  # peers that assume their own dt (docs/nir_peers.md)
+        from exporters.nir_import import retime
+
+        write_nir(out_dir / "model.nir", retime(graph, nir_dt))
+        return ExportResult(out_dir, ["model.nir"], time.perf_counter() - t0, {"nir_dt": nir_dt})
     write_nir(out_dir / "model.nir", graph)
     files.append("model.nir")
     if target == "nir":
@@ -174,6 +204,13 @@ class Target:
 def export_source(path: str | Path) -> tuple[Path | None, Path]:
     """(export folder, its run folder) for an export folder (netx or graph), else (None, path)."""
     p = Path(path)
+    from exporters.nir_pipeline import imported_export
+
+    if imported_export(p) is not None:
+        raise SimulationError(
+            f"{p} was exported from a NIR file, not from a training run, so there is no test set "
+            "or float student behind it; profile it on your inputs with `snn2hw profile DIR "
+            "--input X.npy` (Python: profilers.imported.profile_imported)")
     if (p / "model.net").is_file():
         return p, Path(open_target(p).info["quantization"]["run_dir"])
     from exporters.graph_pipeline import is_graph_export, read_graph_report
@@ -268,6 +305,14 @@ def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
                                   "test samples; drop --input/--labels (they are for netx files)")
         return simulate_graph(path, backend=backend, samples=samples, compare=compare,
                               device=device, timeout_s=timeout_s)
+    from exporters.nir_pipeline import imported_export, simulate_imported
+
+    q_imp = imported_export(path)
+    if q_imp is not None:
+        return simulate_imported(path, q_imp, backend=backend, samples=samples, compare=compare,
+                                 device=device, timeout_s=timeout_s,
+                                 x_int=x_int if x_int is not None else x, y=y,
+                                 timesteps=timesteps, input_message_bits=input_message_bits)
     t = open_target(path)
     info = dict(t.info)
     T = int(info.get("timesteps", 0) or timesteps or 0)

@@ -25,6 +25,26 @@ def parse_timesteps(text: str | None) -> tuple[int, ...]:
     return vals
 
 
+def _profile_imported(export_dir: Path, q: dict, inputs: Path | None, out: Path | None,
+                      samples: int, cost_table) -> None:
+    """profile of an imported NIR export: emulator spikes on --input, report.{json,md}."""
+    from exporters.pipeline import load_inputs
+    from profilers.imported import profile_imported, require_input, write_imported_report
+    from snn2hw.cli import _table
+    from snn2hw.fileio import staged_dir
+
+    x = require_input(export_dir, None if inputs is None else load_inputs(inputs, None)[0])
+    r = profile_imported(export_dir, q, x[:samples], tuple(cost_table or ()))
+    out_dir = Path(out) if out is not None else export_dir / "profile"
+    with staged_dir(out_dir, what="report folder", option="--out") as stage:
+        write_imported_report(r, stage)
+    rows = [(lay["layer"], f"SynOps {lay['synops']:.4g}, spikes {lay['spikes']:.4g}, rate "
+             f"{lay['firing_rate']:.4f}") for lay in r["layers"]]
+    rows += [(f"energy {k}", f"{1e9 * v:.4g} nJ/sample") for k, v in r["totals"]["energy_j"].items()]
+    rows.append(("report", str(out_dir / "report.md")))
+    _table(f"snn2hw profile {export_dir} ({r['samples']} samples, T={r['timesteps']})", rows)
+
+
 def print_summary(r: dict[str, Any], paths: dict[str, Path]) -> None:
     """One screen: SNN vs ANN ops, and energy ratio per cost table with source and status."""
     from rich.console import Console
@@ -86,6 +106,7 @@ def register(app: typer.Typer) -> None:
         first_layer: str = typer.Option("auto", "--first-layer", help="Analog first-layer MACs: auto (once if the input is constant over time), every-step, once."),
         runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where to look for the latest run."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
+        inputs: Path | None = typer.Option(None, "--input", help="Export of a NIR file (no test set): inputs [N, *in_shape] (.npy) whose spikes are counted in the emulator."),
     ) -> None:
         """Firing rates, exact SynOps, ANN MACs and energy of a run's student, as a report."""
         from profilers.profile import ProfileOptions, profile_run
@@ -93,6 +114,17 @@ def register(app: typer.Typer) -> None:
         from snn2hw.runs import latest_run
 
         target = run_dir if run_dir is not None else latest_run(runs_dir).path
+        from exporters.nir_pipeline import imported_export
+
+        q_imp = imported_export(target)
+        if q_imp is not None:
+            _profile_imported(Path(target), q_imp, inputs, out, samples, cost_table)
+            return
+        if inputs is not None:
+            from snn2hw.errors import ConfigError
+
+            raise ConfigError("--input is for exports of NIR files only; a run or its export "
+                              "profiles its own test set (--samples N)")
         from exporters.pipeline import export_source
 
         export_dir, target = export_source(target)  # an export folder: profile its network
