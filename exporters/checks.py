@@ -116,7 +116,7 @@ def _type_name(g, where: str) -> str:
     return str(t)
 
 
-def check_netx_layers(f, path: Path) -> None:
+def check_netx_layers(f, path: Path, num_layers: int | None = None) -> None:
     """Structure of a netx file's `layer` group: integer keys 0..n-1, a type per layer, positive
     integer shapes, weights whose shapes fit the layer and the layer before, and complete neurons.
 
@@ -137,6 +137,8 @@ def check_netx_layers(f, path: Path) -> None:
     if not order:
         raise SimulationError(f"{path} has an empty 'layer' group: no network in it")
     prev: tuple[int, ...] | None = None  # output shape of the layer before (None = unknown)
+    if num_layers is not None and num_layers >= 1:
+        order = order[:num_layers]  # netx builds only these; later layers are not read
     for k in map(str, order):
         g = grp[k]
         where = f"layer {k} of {path}"
