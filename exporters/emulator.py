@@ -93,9 +93,15 @@ class DelayPlan:
     lands d_p steps later on neuron j_p (Wv[p] = W[j_p] where the synapse delay is d_p, else 0)."""
 
     slots: int  # ring length: max delay + 1
+    n: int  # output neurons
     delays: torch.Tensor  # [P] long
     neurons: torch.Tensor  # [P] long
     w: torch.Tensor  # [P, n_in] float64, dense or sparse CSR
+    rows: list[torch.Tensor] | None = None  # per ring head h: ring rows ((h + d_p) % slots) * n + j_p
+
+    def __post_init__(self) -> None:
+        self.rows = [torch.remainder(self.delays + h, self.slots) * self.n + self.neurons
+                     for h in range(self.slots)]
 
 
 def delay_plan(weight: np.ndarray, delay: np.ndarray, device, sparse_below: float = 0.3) -> DelayPlan:
@@ -110,8 +116,12 @@ def delay_plan(weight: np.ndarray, delay: np.ndarray, device, sparse_below: floa
         wv = np.where(delay[j] == d[:, None], weight[j], 0)
     w = torch.as_tensor(wv, device=device).double()
     if (wv != 0).mean() < sparse_below and w.numel() > 4096:
-        w = w.to_sparse_csr()
-    return DelayPlan(int(delay.max()) + 1, torch.as_tensor(d, device=device).long(),
+        import warnings
+
+        with warnings.catch_warnings():  # torch calls its CSR support beta; we use only mm
+            warnings.simplefilter("ignore", UserWarning)
+            w = w.to_sparse_csr()
+    return DelayPlan(int(delay.max()) + 1, n_out, torch.as_tensor(d, device=device).long(),
                      torch.as_tensor(j, device=device).long(), w)
 
 
@@ -172,9 +182,7 @@ class Emulator:
         plan = self._plans[k]
         x = (s if graded else (s != 0)).flatten(1).double()
         y = self._shift(plan.w @ x.T, lay)  # [P, B] (dense or sparse CSR matmul)
-        n = lay.shape[0]
-        rows = torch.remainder(plan.delays + head, plan.slots) * n + plan.neurons
-        ring.index_add_(0, rows, y)
+        ring.index_add_(0, plan.rows[head], y)
 
     def _synapse(self, k: int, lay: NetxLayer, s: torch.Tensor, graded: bool) -> torch.Tensor:
         x = s if graded else (s != 0)
@@ -200,7 +208,10 @@ class Emulator:
         t_in, b = x.shape[:2]
         layers = self.net.layers
         dev = self.device
-        zeros = lambda lay: torch.zeros((b, *lay.shape), dtype=torch.float64, device=dev)
+
+        def zeros(lay):
+            return torch.zeros((b, *lay.shape), dtype=torch.float64, device=dev)
+
         u = [zeros(lay) for lay in layers]
         v = [zeros(lay) for lay in layers]
         ring_mode = self.delay_mode == "ring"

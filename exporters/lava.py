@@ -129,8 +129,7 @@ def run_lava_streams(net_path: str | Path, x: np.ndarray, *, period: int,
     r = _run_worker(net_path, x, cfg, timeout_s)
     n = len(x)
     keys = sorted((k for k in r["files"] if k.startswith("mon")), key=lambda k: int(k[3:]))
-    per = lambda a: a.reshape(n, period, *a.shape[1:]).swapaxes(0, 1)
-    mons = [per(r[k]) for k in keys]
+    mons = [r[k].reshape(n, period, *r[k].shape[1:]).swapaxes(0, 1) for k in keys]
     comp, run_s, steps = r["timing"]
     return LavaStreams(mons[:-1], mons[-1], int(steps), float(run_s), float(comp))
 

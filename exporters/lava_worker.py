@@ -83,7 +83,10 @@ def _input_layer(path: str, num_layers):
         if t != "input" or "neuron" not in g or (num_layers is not None and num_layers < 1):
             return None
         n = g["neuron"]
-        val = lambda key, d: int(round(float(np.ravel(g[key][()])[0]))) if key in g else d
+
+        def val(key, d):
+            return int(round(float(np.ravel(g[key][()])[0]))) if key in g else d
+
         return (int(n["iDecay"][()]), int(n["vDecay"][()]), int(n["vThMant"][()]),
                 val("weight", 64), val("bias", 0), tuple(int(v) for v in np.ravel(g["shape"][()])))
 
@@ -158,7 +161,7 @@ def main_streams(job, cfg: dict, out_path: str) -> None:
     t1 = time.perf_counter()
     if P > 1:
         src.run(condition=RunSteps(num_steps=P - 1), run_cfg=run_cfg)
-    for i in range(1, n):
+    for _ in range(1, n):
         for var in states:
             var.set(np.zeros(var.shape, var.get().dtype))
         src.run(condition=RunSteps(num_steps=P), run_cfg=run_cfg)
