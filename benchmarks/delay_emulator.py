@@ -7,8 +7,11 @@ are exported; the input is a random spike stream (rate 0.1) of --steps steps, no
 in one run on the same machine:
   - Lava (Loihi2SimCfg fixed_pt, DelayDense) steps/s on one sample (monitors on every layer,
     compile and first step excluded),
-  - the emulator's ring buffer at batch 1 (the same sample: spikes must be identical to Lava's
-    on every layer and step) and at --batch samples (sample-steps/s),
+  - the emulator at batch 1 (layer by layer: one matmul per layer over all steps, delays as
+    time shifts, the neuron loop in numpy; the same sample: spikes must be identical to Lava's on
+    every layer and step) and at --batch samples (sample-steps/s; torch's step loop with the
+    delay ring buffer),
+  - the ring-buffer step loop at batch 1 too (the path GPUs and large batches take),
   - the old one-matmul-per-delay-value emulator at batch 1 (on --old-steps steps), for the speedup.
 Emulator times are the best of 2 runs; Lava's is one run (it takes about a minute).
 Prints a table and writes benchmarks/results/delay_emulator.json.
@@ -83,15 +86,18 @@ def main() -> None:
     emu = Emulator(net, reset_interval=0)
     r1, t1 = timed(lambda: run_streams(emu, x[:1], S), 2)
     rb, tb = timed(lambda: run_streams(emu, x, S, batch_size=args.batch))
+    rr, tr = timed(lambda: run_streams(emu, x[:1], S, layerwise=False))
+    same_paths = all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(r1.spikes, rr.spikes))
     old = Emulator(net, reset_interval=0, delay_mode="per_delay")
     so = args.old_steps
-    ro, to = timed(lambda: run_streams(old, x[:1, :so], so))
+    ro, to = timed(lambda: run_streams(old, x[:1, :so], so, layerwise=False))
     same_old = all(np.array_equal(a.numpy(), b[:so].numpy()) for a, b in
-                   zip(ro.spikes, run_streams(emu, x[:1, :so], so).spikes))
+                   zip(ro.spikes, run_streams(emu, x[:1, :so], so, layerwise=False).spikes))
     res = {"machine": f"{platform.processor() or platform.machine()}, torch threads {args.threads}",
            "net": "dense 128-256-64, axonal delays 0..60", "steps": S,
            "emulator_b1_steps_per_s": S / t1, "emulator_batch": args.batch,
            "emulator_batch_sample_steps_per_s": args.batch * S / tb,
+           "ring_step_loop_b1_steps_per_s": S / tr, "layerwise_equals_ring": same_paths,
            "old_per_delay_b1_steps_per_s": so / to, "old_equals_ring": same_old,
            "spikes": [int(s.sum()) for s in r1.spikes]}
     if lava_available():
@@ -109,11 +115,14 @@ def main() -> None:
             ("emulator steps/s, batch 1", f"{res['emulator_b1_steps_per_s']:.0f}"),
             (f"emulator sample-steps/s, batch {args.batch}",
              f"{res['emulator_batch_sample_steps_per_s']:.0f}"),
+            ("emulator ring-buffer step loop steps/s, batch 1",
+             f"{res['ring_step_loop_b1_steps_per_s']:.0f}"),
             ("old per-delay emulator steps/s, batch 1", f"{res['old_per_delay_b1_steps_per_s']:.0f}"),
             ("ratio emulator/Lava, batch 1", f"{res.get('ratio_b1', float('nan')):.1f}x"),
             (f"ratio emulator/Lava, batch {args.batch}", f"{res.get('ratio_batch', float('nan')):.1f}x"),
             ("spikes identical to Lava (every layer, step)", str(res.get("spikes_identical", "-"))),
-            ("ring buffer == old per-delay emulator", str(same_old))]
+            ("ring buffer == old per-delay emulator", str(same_old)),
+            ("layer-by-layer == ring-buffer step loop", str(same_paths))]
     w = max(len(a) for a, _ in rows)
     for a, b in rows:
         print(f"{a:<{w}}  {b}")

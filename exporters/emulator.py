@@ -276,17 +276,126 @@ class Emulator:
         return EmulatorResult(rec, v_last)
 
 
+def _np_decay(x: np.ndarray, d: int) -> np.ndarray:
+    """`decay` on numpy float64 integers (the same trunc, bit for bit)."""
+    if d == 0:
+        return x
+    if d == 4096:
+        return np.zeros_like(x)
+    return np.trunc(x * ((4096 - d) / 4096.0))
+
+
+def _np_decay_(x: np.ndarray, d: int) -> None:
+    """`_np_decay` in place."""
+    if d == 4096:
+        x.fill(0.0)
+    elif d:
+        np.multiply(x, (4096 - d) / 4096.0, out=x)
+        np.trunc(x, out=x)
+
+
+@torch.no_grad()
+def run_layerwise(emu: Emulator, x: torch.Tensor, steps: int,
+                  t0: torch.Tensor | None = None) -> EmulatorResult:
+    """`Emulator.run` computed layer by layer (same integers, any reset schedule and delays).
+
+    netx networks are feedforward: layer k's steps depend only on layer k-1's spike train, so
+    each layer's synaptic input for all steps is one batched matmul/conv (a delay d is a shift
+    in time), and only the neuron update loops over time, in numpy, where small per-step
+    operations cost a fraction of torch's dispatch. CPU only; memory grows with steps * batch.
+    """
+    x = torch.as_tensor(x).double()
+    t_in, b = x.shape[:2]
+    prev = torch.zeros((steps, b, *emu.net.in_shape), dtype=torch.float64)
+    prev[:min(t_in, steps)] = x[:steps]
+    graded = emu.input_message_bits > 0
+    ri = emu.reset_interval
+    t_glob = np.arange(1, steps + 1)[:, None] + (np.zeros(b, np.int64) if t0 is None
+                                                 else np.asarray(t0, np.int64))[None, :]
+    rec, v_last = [], None
+    for k, lay in enumerate(emu.net.layers):
+        n_flat = int(np.prod(lay.shape))
+        if lay.kind == "input":
+            a = (prev * float(lay.in_weight) + float(lay.in_bias)).reshape(steps, b, n_flat)
+        elif lay.delay is None:
+            y = emu._synapse(k, lay, prev.flatten(0, 1), graded).reshape(steps, b, n_flat)
+            a = torch.zeros_like(y)
+            a[1:] = y[:-1]
+        else:
+            plan = emu._plans[k]
+            xs = (prev if graded else (prev != 0)).flatten(0, 1).flatten(1).double()
+            y = emu._shift(plan.w @ xs.T, lay).reshape(-1, steps, b)  # [P, steps, B]
+            a = torch.zeros((steps, b, n_flat), dtype=torch.float64)
+            for d in torch.unique(plan.delays).tolist():
+                if 1 + d >= steps:
+                    continue
+                sel = (plan.delays == d).nonzero().flatten()
+                a[1 + d:, :, plan.neurons[sel]] += y[sel, :steps - 1 - d].permute(1, 2, 0)
+        a64 = a.numpy() * 64.0
+        bias64 = emu._b[k].cpu().numpy().reshape(n_flat) * 64.0
+        has_bias = bool(bias64.any())
+        u = np.zeros((b, n_flat))
+        v = np.zeros((b, n_flat))
+        out = np.zeros((steps, b, n_flat), bool)
+        vs = np.zeros((steps, b, n_flat)) if k == len(emu.net.layers) - 1 else None
+        vth = lay.vth * 64.0
+        phase = (emu.reset_offset + 1 + k) % ri if ri else None
+        for i in range(steps):
+            if ri:
+                hit = (t_glob[i] % ri) == phase
+                if hit.any():
+                    u[hit] = 0.0
+                    v[hit] = 0.0
+            _np_decay_(u, lay.i_decay)
+            u += a64[i]
+            if u.max(initial=0.0) > U_MAX or u.min(initial=0.0) <= -U_MAX:  # 24-bit wrap (rare)
+                w = np.where(u > U_MAX, u - 2 * U_MAX, u)
+                u = np.where(w <= -U_MAX, u + 2 * U_MAX, w)
+            _np_decay_(v, lay.v_decay)
+            v += u
+            if has_bias:
+                v += bias64
+            np.minimum(v, V_LIM, out=v)
+            np.maximum(v, -V_LIM, out=v)
+            sp = np.greater(v, vth, out=out[i])
+            v[sp] = 0.0
+            if vs is not None:
+                vs[i] = v
+        out = out.astype(np.uint8)
+        rec.append(torch.from_numpy(out.reshape(steps, b, *lay.shape)))
+        if vs is not None:
+            v_last = torch.from_numpy(vs.reshape(steps, b, *lay.shape).astype(np.int64))
+        prev = torch.from_numpy(out.reshape(steps, b, *lay.shape)).double()
+        graded = False
+    return EmulatorResult(rec, v_last)
+
+
+LAYERWISE_ELEMENTS = 8_000_000  # per batch: steps * samples * largest layer (~64 MB float64)
+
+
 def run_streams(emu: Emulator, x: np.ndarray | torch.Tensor, period: int,
-                batch_size: int = 256) -> EmulatorResult:
+                batch_size: int = 256, layerwise: bool | None = None) -> EmulatorResult:
     """Samples x [N, S, *in_shape] (input at S steps each) run for `period` steps each, as Lava
     runs them one after another (sample i starts after i * period steps of the reset clock),
-    every sample from a zero state: spikes [period, N, *shape] per layer, last-layer voltages."""
+    every sample from a zero state: spikes [period, N, *shape] per layer, last-layer voltages.
+
+    layerwise: `run_layerwise` in batches small enough for its memory, else `Emulator.run` step
+    by step. Default: layerwise on CPU when those batches hold all samples or at least 32 (its
+    numpy loop wins on few samples; torch's step loop on large batches, and on GPU)."""
     x = torch.as_tensor(np.asarray(x))
+    widest = max(int(np.prod(lay.shape)) for lay in emu.net.layers)
+    widest = max(widest, int(np.prod(emu.net.in_shape)))
+    fit = max(1, min(batch_size, LAYERWISE_ELEMENTS // max(1, period * widest)))
+    if layerwise is None:
+        layerwise = emu.device.type == "cpu" and (fit >= len(x) or fit >= 32)
+    if layerwise:
+        batch_size = fit
     spikes, vs = [[] for _ in emu.net.layers], []
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size].transpose(0, 1)
         t0 = torch.arange(i, i + len(xb[0])) * period
-        r = emu.run(xb, period, t0=t0 if emu.reset_interval else None)
+        t0 = t0 if emu.reset_interval else None
+        r = run_layerwise(emu, xb, period, t0) if layerwise else emu.run(xb, period, t0=t0)
         for k, s in enumerate(r.spikes):
             spikes[k].append(s.cpu())
         vs.append(r.v_last.cpu())

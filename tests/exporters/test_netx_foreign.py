@@ -101,13 +101,28 @@ def test_delay_ring_buffer_equals_the_per_delay_computation(tmp_path, which):
     net = read_netx(path)
     x = _spikes(net.in_shape, 5, 25, 3)
     for ri, off in ((0, 0), (7, 3)):
-        a = run_streams(Emulator(net, reset_interval=ri, reset_offset=off), x, 45, batch_size=2)
-        b = run_streams(Emulator(net, reset_interval=ri, reset_offset=off,
-                                 delay_mode="per_delay"), x, 45, batch_size=5)
-        for sa, sb in zip(a.spikes, b.spikes):
-            assert np.array_equal(sa.numpy(), sb.numpy())
-        assert np.array_equal(a.v_last.numpy(), b.v_last.numpy())
-        assert all(s.sum() > 0 for s in a.spikes)
+        emu = Emulator(net, reset_interval=ri, reset_offset=off)
+        ring = run_streams(emu, x, 45, batch_size=2, layerwise=False)
+        old = run_streams(Emulator(net, reset_interval=ri, reset_offset=off,
+                                   delay_mode="per_delay"), x, 45, layerwise=False)
+        by_layer = run_streams(emu, x, 45, batch_size=3, layerwise=True)
+        for other in (old, by_layer):
+            for sa, sb in zip(ring.spikes, other.spikes):
+                assert np.array_equal(sa.numpy(), sb.numpy())
+            assert np.array_equal(ring.v_last.numpy(), other.v_last.numpy())
+        assert all(s.sum() > 0 for s in ring.spikes)
+
+
+@pytest.mark.parametrize("reset", [(0, 0), (5, 1)])
+def test_layer_by_layer_equals_the_step_loop_on_input_and_conv_layers(reset):
+    net = read_netx(INPUT_CONV, num_layers=4)
+    emu = Emulator(net, reset_interval=reset[0], reset_offset=reset[1])
+    x = _spikes((2, 6, 6), 3, 8, 11)
+    a = run_streams(emu, x, 14, layerwise=False)
+    b = run_streams(emu, x, 14, batch_size=2, layerwise=True)
+    for sa, sb in zip(a.spikes, b.spikes):
+        assert np.array_equal(sa.numpy(), sb.numpy()) and sa.sum() > 0
+    assert np.array_equal(a.v_last.numpy(), b.v_last.numpy())
 
 
 def test_samples_follow_each_other_on_the_reset_clock():
@@ -115,7 +130,7 @@ def test_samples_follow_each_other_on_the_reset_clock():
     net = read_netx(DELAY)
     x = _spikes((12,), 3, 10, 5)
     emu = Emulator(net, reset_interval=7, reset_offset=2)
-    all3 = run_streams(emu, x, 20)
+    all3 = run_streams(emu, x, 20, layerwise=True)
     for i in range(3):
         one = emu.run(torch.as_tensor(x[i:i + 1]).transpose(0, 1), 20, t0=torch.tensor([i * 20]))
         for k in range(2):
