@@ -116,7 +116,7 @@ def _type_name(g, where: str) -> str:
     return str(t)
 
 
-def check_netx_layers(f, path: Path) -> None:
+def check_netx_layers(f, path: Path, num_layers: int | None = None) -> None:
     """Structure of a netx file's `layer` group: integer keys 0..n-1, a type per layer, positive
     integer shapes, weights whose shapes fit the layer and the layer before, and complete neurons.
 
@@ -137,6 +137,8 @@ def check_netx_layers(f, path: Path) -> None:
     if not order:
         raise SimulationError(f"{path} has an empty 'layer' group: no network in it")
     prev: tuple[int, ...] | None = None  # output shape of the layer before (None = unknown)
+    if num_layers is not None and num_layers >= 1:
+        order = order[:num_layers]  # netx builds only these; later layers are not read
     for k in map(str, order):
         g = grp[k]
         where = f"layer {k} of {path}"
@@ -243,14 +245,22 @@ def check_option(value: float, option: str, *, minimum: float = 0.0, integer: bo
 
 
 def check_inputs(x: Any, y: Any, in_shape: tuple[int, ...], message_bits: int,
-                 x_name: str = "--input", y_name: str = "--labels") -> tuple[np.ndarray, np.ndarray | None]:
-    """Integer inputs [N, *in_shape] (binary unless message_bits > 0) and labels [N]."""
+                 x_name: str = "--input", y_name: str = "--labels",
+                 streams: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Integer inputs [N, *in_shape] (binary unless message_bits > 0) and labels [N].
+
+    streams: also accept time-varying input [N, S, *in_shape] (S >= 1 steps per sample).
+    """
     x = np.asarray(x)
-    want = f"[N, {', '.join(map(str, in_shape))}]"
+    dims = ", ".join(map(str, in_shape))
+    want = f"[N, {dims}]" + (f" (static) or [N, S, {dims}] (a stream of S steps per sample)"
+                             if streams else "")
     if x.dtype.kind not in "biuf":
         raise SimulationError(f"{x_name} must hold numbers (got dtype {x.dtype}); give an integer "
                               f".npy array {want}")
-    if x.ndim != len(in_shape) + 1 or tuple(x.shape[1:]) != tuple(in_shape) or len(x) == 0:
+    static_ok = x.ndim == len(in_shape) + 1 and tuple(x.shape[1:]) == tuple(in_shape)
+    stream_ok = streams and x.ndim == len(in_shape) + 2 and tuple(x.shape[2:]) == tuple(in_shape)
+    if not (static_ok or stream_ok) or x.size == 0:
         raise SimulationError(f"{x_name} has shape {list(x.shape)}, but the network takes "
                               f"{want} (N >= 1 samples of shape {list(in_shape)})")
     if x.dtype.kind == "f" and not (np.all(np.isfinite(x)) and np.all(x == np.round(x))):

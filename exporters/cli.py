@@ -59,10 +59,14 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("cpu", "--device", help="Emulator device: cpu or cuda."),
         timeout: float = typer.Option(600.0, "--timeout", help="Seconds before a Lava run is stopped."),
         json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here."),
-        inputs: Path | None = typer.Option(None, "--input", help="For any netx file: integer inputs [N, *in_shape] (.npy), fed for T steps."),
+        inputs: Path | None = typer.Option(None, "--input", help="For any netx file (.npy): integer inputs [N, *in_shape] fed for --timesteps steps, streams [N, S, *in_shape], one stream [S, *in_shape], or an event recording (structured .npy with x, y, t, p, or N-MNIST .bs2; binned into --timesteps steps)."),
         labels: Path | None = typer.Option(None, "--labels", help="For --input: labels [N] (.npy); accuracy by last-layer spike count."),
-        timesteps: int | None = typer.Option(None, "--timesteps", help="For --input: steps per sample T (the run lasts T + layers)."),
-        message_bits: int = typer.Option(0, "--input-message-bits", help="For --input: 0 = binary spikes, >0 = graded integer input."),
+        timesteps: int | None = typer.Option(None, "--timesteps", help="For --input: steps per static sample, or time bins of an event recording."),
+        message_bits: int | None = typer.Option(None, "--input-message-bits", help="For --input: 0 = binary spikes, >0 = graded integer input (default: the file's own, else 0)."),
+        reset_interval: int | None = typer.Option(None, "--reset-interval", help="netx reset schedule: reset layer k when t % interval == (offset + 1 + k) % interval; 0 = never (default: the file's own; lava-dl files have none)."),
+        reset_offset: int | None = typer.Option(None, "--reset-offset", help="Phase of the reset schedule (default: the file's own, else 0)."),
+        num_layers: int | None = typer.Option(None, "--num-layers", help="Build only the first N layer groups of the file, as lava-dl netx's num_layers does."),
+        steps: int | None = typer.Option(None, "--steps", help="Steps each sample runs (default: input steps + layers + largest delays)."),
         runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where to look for the latest run."),
     ) -> None:
         """Run test samples on the emulator and/or Lava and print accuracy (and agreement)."""
@@ -76,8 +80,13 @@ def register(app: typer.Typer) -> None:
         from snn2hw.train import resolve_device
 
         check_option(timeout, "--timeout", minimum=1e-3)
-        check_option(message_bits, "--input-message-bits", minimum=0)
-        if message_bits > 24:
+        for value, name, low in ((message_bits, "--input-message-bits", 0),
+                                 (reset_interval, "--reset-interval", 0),
+                                 (reset_offset, "--reset-offset", 0),
+                                 (num_layers, "--num-layers", 1), (steps, "--steps", 1)):
+            if value is not None:
+                check_option(value, name, minimum=low)
+        if message_bits is not None and message_bits > 24:
             from snn2hw.errors import ConfigError
 
             raise ConfigError(f"--input-message-bits is at most 24 (Loihi's graded spikes; got "
@@ -95,13 +104,19 @@ def register(app: typer.Typer) -> None:
             path = latest_run(runs_dir).path / "export"
         x_int = y = None
         if inputs is not None:
-            from exporters.pipeline import load_inputs
+            from exporters.netx_streams import read_input_file
+            from exporters.pipeline import read_npy
 
-            x_int, y = load_inputs(inputs, labels)
+            x_int = read_input_file(inputs)
+            y = read_npy(labels, "--labels") if labels is not None else None
         r = run_sim(path, backend=backend, samples=samples, compare=compare, device=device,
                     timeout_s=timeout, x_int=x_int, y=y, timesteps=timesteps,
-                    input_message_bits=message_bits)
+                    input_message_bits=message_bits, reset_interval=reset_interval,
+                    reset_offset=reset_offset, num_layers=num_layers, steps=steps)
         rows = [("samples", str(r["samples"]))]
+        for key in ("layers", "steps_per_sample", "reset"):
+            if key in r:
+                rows.append((key.replace("_", " "), str(r[key])))
         for key in ("float", "emulator", "lava"):
             if key in r:
                 extra = f"  ({r[key]['steps_per_s']:.0f} steps/s)" if "steps_per_s" in r[key] else ""

@@ -4,7 +4,12 @@ Per step t (1-based, as Lava counts), for each layer k in order: the neuron take
 buffer computed at t-1 (every weight layer adds one step of delay), is reset to zero when
 t % reset_interval == (reset_offset + 1 + k) % reset_interval (netx's LIFReset schedule), updates,
 and then the synapse buffers W . s_{k-1}[t] for the next step (a netx `delay` d holds it d more
-steps, as Lava's DelayDense does).
+steps, as Lava's DelayDense does). An input-neuron layer (netx `input` with a neuron) takes the
+input itself through netx's input transform, a_in = weight * x[t] + bias, in the same step.
+
+Delays run on a ring buffer per layer: one matmul per step over the (delay, neuron) pairs the
+layer has (axonal delays: just W), scattered into the slots `head + d`; the old one-dense-matmul-
+per-delay-value computation is kept as `delay_mode="per_delay"` (the reference in the tests).
 """
 
 from __future__ import annotations
@@ -82,12 +87,50 @@ class EmulatorResult:
     v_last: torch.Tensor  # [steps, B, n]
 
 
+@dataclass
+class DelayPlan:
+    """A delayed dense layer as pairs p = (delay d_p, output neuron j_p): y_p = sum_i Wv[p, i] x_i
+    lands d_p steps later on neuron j_p (Wv[p] = W[j_p] where the synapse delay is d_p, else 0)."""
+
+    slots: int  # ring length: max delay + 1
+    n: int  # output neurons
+    delays: torch.Tensor  # [P] long
+    neurons: torch.Tensor  # [P] long
+    w: torch.Tensor  # [P, n_in] float64, dense or sparse CSR
+    rows: list[torch.Tensor] | None = None  # per ring head h: ring rows ((h + d_p) % slots) * n + j_p
+
+    def __post_init__(self) -> None:
+        self.rows = [torch.remainder(self.delays + h, self.slots) * self.n + self.neurons
+                     for h in range(self.slots)]
+
+
+def delay_plan(weight: np.ndarray, delay: np.ndarray, device, sparse_below: float = 0.3) -> DelayPlan:
+    """Group the synapses of a delayed dense layer by (delay, output neuron)."""
+    n_out, _ = weight.shape
+    if np.all(delay == delay[:, :1]):  # axonal delays (slayer's): one pair per neuron, W itself
+        d, j, wv = delay[:, 0], np.arange(n_out), weight
+    else:
+        pairs = np.unique(np.stack([delay, np.broadcast_to(np.arange(n_out)[:, None],
+                                                           delay.shape)], -1).reshape(-1, 2), axis=0)
+        d, j = pairs[:, 0], pairs[:, 1]
+        wv = np.where(delay[j] == d[:, None], weight[j], 0)
+    w = torch.as_tensor(wv, device=device).double()
+    if (wv != 0).mean() < sparse_below and w.numel() > 4096:
+        import warnings
+
+        with warnings.catch_warnings():  # torch calls its CSR support beta; we use only mm
+            warnings.simplefilter("ignore", UserWarning)
+            w = w.to_sparse_csr()
+    return DelayPlan(int(delay.max()) + 1, n_out, torch.as_tensor(d, device=device).long(),
+                     torch.as_tensor(j, device=device).long(), w)
+
+
 class Emulator:
     """Runs a parsed netx network on batches; `device` may be cpu or cuda."""
 
     def __init__(self, net: NetxFile | str | Path, *, input_message_bits: int | None = None,
                  reset_interval: int | None = None, reset_offset: int | None = None,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", delay_mode: str = "ring") -> None:
         self.net = net if isinstance(net, NetxFile) else read_netx(net)
         info = self.net.info
         self.input_message_bits = info.get("input_message_bits", 0) \
@@ -110,6 +153,11 @@ class Emulator:
                                               device=dev).double())
                      for d in np.unique(lay.delay)]
             self._delay_w.append(parts)
+        if delay_mode not in ("ring", "per_delay"):
+            raise ValueError(f"delay_mode must be 'ring' or 'per_delay' (got {delay_mode!r})")
+        self.delay_mode = delay_mode
+        self._plans = [None if lay.delay is None else delay_plan(lay.weight, lay.delay, dev)
+                       for lay in self.net.layers]
         self._pool = [block_factor(lay) if lay.kind == "conv" else 1 for lay in self.net.layers]
         for k, f in enumerate(self._pool):
             if f > 1:
@@ -127,6 +175,15 @@ class Emulator:
             ring[d] += self._shift(x @ w.T, lay)
         return ring
 
+    def _ring_add(self, k: int, lay: NetxLayer, s: torch.Tensor, graded: bool, ring: torch.Tensor,
+                  head: int) -> None:
+        """Add this step's delayed input: ring [slots * n, B], slot h holds what arrives h - head
+        steps after the next step (head already moved past the slot just read)."""
+        plan = self._plans[k]
+        x = (s if graded else (s != 0)).flatten(1).double()
+        y = self._shift(plan.w @ x.T, lay)  # [P, B] (dense or sparse CSR matmul)
+        ring.index_add_(0, plan.rows[head], y)
+
     def _synapse(self, k: int, lay: NetxLayer, s: torch.Tensor, graded: bool) -> torch.Tensor:
         x = s if graded else (s != 0)
         if lay.kind == "conv":
@@ -141,36 +198,75 @@ class Emulator:
         return self._shift(x.flatten(1).double() @ self._w[k].T, lay)
 
     @torch.no_grad()
-    def run(self, x: torch.Tensor, steps: int) -> EmulatorResult:
-        """x: integer input [steps_in, B, *in_shape] (graded or 0/1); zero after steps_in."""
+    def run(self, x: torch.Tensor, steps: int, t0: torch.Tensor | None = None) -> EmulatorResult:
+        """x: integer input [steps_in, B, *in_shape] (graded or 0/1); zero after steps_in.
+
+        t0 [B]: steps each row's run starts after on the global clock the reset schedule counts
+        (samples run one after another in Lava; default 0 for every row).
+        """
         x = torch.as_tensor(x, device=self.device).double()
         t_in, b = x.shape[:2]
         layers = self.net.layers
-        zeros = lambda lay: torch.zeros((b, *lay.shape), dtype=torch.float64, device=self.device)
+        dev = self.device
+
+        def zeros(lay):
+            return torch.zeros((b, *lay.shape), dtype=torch.float64, device=dev)
+
         u = [zeros(lay) for lay in layers]
         v = [zeros(lay) for lay in layers]
-        buf = [zeros(lay) if lay.delay is None else
-               torch.zeros((int(lay.delay.max()) + 1, b, *lay.shape), dtype=torch.float64,
-                           device=self.device) for lay in layers]
-        rec = [torch.zeros((steps, b, *lay.shape), dtype=torch.uint8, device=self.device)
+        ring_mode = self.delay_mode == "ring"
+        buf = []
+        for lay in layers:
+            if lay.delay is None:
+                buf.append(zeros(lay))
+            elif ring_mode:
+                buf.append(torch.zeros((self._plans[len(buf)].slots * lay.shape[0], b),
+                                       dtype=torch.float64, device=dev))
+            else:
+                buf.append(torch.zeros((int(lay.delay.max()) + 1, b, *lay.shape),
+                                       dtype=torch.float64, device=dev))
+        heads = [0] * len(layers)
+        rec = [torch.zeros((steps, b, *lay.shape), dtype=torch.uint8, device=dev)
                for lay in layers]
-        v_last = torch.zeros((steps, b, *layers[-1].shape), dtype=torch.int64, device=self.device)
+        v_last = torch.zeros((steps, b, *layers[-1].shape), dtype=torch.int64, device=dev)
         offsets = [self.reset_offset + 1 + k for k in range(len(layers))]
-        zero_in = torch.zeros((b, *self.net.in_shape), dtype=torch.float64, device=self.device)
+        zero_in = torch.zeros((b, *self.net.in_shape), dtype=torch.float64, device=dev)
+        t0 = None if t0 is None else torch.as_tensor(t0, device=dev).long()
+        ri = self.reset_interval
         for i in range(steps):
             t = i + 1
             prev = x[i] if i < t_in else zero_in
             graded = self.input_message_bits > 0
             for k, lay in enumerate(layers):
-                if self.reset_interval and t % self.reset_interval == offsets[k] % self.reset_interval:
-                    u[k] = torch.zeros_like(u[k])
-                    v[k] = torch.zeros_like(v[k])
-                a_in = zeros(lay) if lay.kind == "input" else \
-                    (buf[k] if lay.delay is None else buf[k][0])
+                if ri:
+                    if t0 is None:
+                        if t % ri == offsets[k] % ri:
+                            u[k] = torch.zeros_like(u[k])
+                            v[k] = torch.zeros_like(v[k])
+                    else:
+                        keep = (torch.remainder(t0 + t, ri) != offsets[k] % ri).double()
+                        keep = keep.view(b, *([1] * len(lay.shape)))
+                        u[k], v[k] = u[k] * keep, v[k] * keep
+                if lay.kind == "input":  # netx input transform, fed in the same step
+                    a_in = prev * float(lay.in_weight) + float(lay.in_bias)
+                elif lay.delay is None:
+                    a_in = buf[k]
+                elif ring_mode:
+                    n = lay.shape[0]
+                    h = heads[k]
+                    a_in = buf[k][h * n:(h + 1) * n].T.clone()
+                else:
+                    a_in = buf[k][0]
                 s, u[k], v[k] = cuba_step(u[k], v[k], a_in, i_decay=lay.i_decay,
                                           v_decay=lay.v_decay, bias=self._b[k], vth=lay.vth)
                 if lay.delay is not None:
-                    buf[k] = self._delayed(k, lay, prev, graded, buf[k])
+                    if ring_mode:
+                        n = lay.shape[0]
+                        buf[k][heads[k] * n:(heads[k] + 1) * n] = 0.0
+                        heads[k] = (heads[k] + 1) % self._plans[k].slots
+                        self._ring_add(k, lay, prev, graded, buf[k], heads[k])
+                    else:
+                        buf[k] = self._delayed(k, lay, prev, graded, buf[k])
                 elif lay.kind != "input":
                     buf[k] = self._synapse(k, lay, prev, graded)
                 rec[k][i] = s
@@ -178,6 +274,132 @@ class Emulator:
                 graded = False
             v_last[i] = v[-1].to(torch.int64)
         return EmulatorResult(rec, v_last)
+
+
+def _np_decay(x: np.ndarray, d: int) -> np.ndarray:
+    """`decay` on numpy float64 integers (the same trunc, bit for bit)."""
+    if d == 0:
+        return x
+    if d == 4096:
+        return np.zeros_like(x)
+    return np.trunc(x * ((4096 - d) / 4096.0))
+
+
+def _np_decay_(x: np.ndarray, d: int) -> None:
+    """`_np_decay` in place."""
+    if d == 4096:
+        x.fill(0.0)
+    elif d:
+        np.multiply(x, (4096 - d) / 4096.0, out=x)
+        np.trunc(x, out=x)
+
+
+@torch.no_grad()
+def run_layerwise(emu: Emulator, x: torch.Tensor, steps: int,
+                  t0: torch.Tensor | None = None) -> EmulatorResult:
+    """`Emulator.run` computed layer by layer (same integers, any reset schedule and delays).
+
+    netx networks are feedforward: layer k's steps depend only on layer k-1's spike train, so
+    each layer's synaptic input for all steps is one batched matmul/conv (a delay d is a shift
+    in time), and only the neuron update loops over time, in numpy, where small per-step
+    operations cost a fraction of torch's dispatch. CPU only; memory grows with steps * batch.
+    """
+    x = torch.as_tensor(x).double()
+    t_in, b = x.shape[:2]
+    prev = torch.zeros((steps, b, *emu.net.in_shape), dtype=torch.float64)
+    prev[:min(t_in, steps)] = x[:steps]
+    graded = emu.input_message_bits > 0
+    ri = emu.reset_interval
+    t_glob = np.arange(1, steps + 1)[:, None] + (np.zeros(b, np.int64) if t0 is None
+                                                 else np.asarray(t0, np.int64))[None, :]
+    rec, v_last = [], None
+    for k, lay in enumerate(emu.net.layers):
+        n_flat = int(np.prod(lay.shape))
+        if lay.kind == "input":
+            a = (prev * float(lay.in_weight) + float(lay.in_bias)).reshape(steps, b, n_flat)
+        elif lay.delay is None:
+            y = emu._synapse(k, lay, prev.flatten(0, 1), graded).reshape(steps, b, n_flat)
+            a = torch.zeros_like(y)
+            a[1:] = y[:-1]
+        else:
+            plan = emu._plans[k]
+            xs = (prev if graded else (prev != 0)).flatten(0, 1).flatten(1).double()
+            y = emu._shift(plan.w @ xs.T, lay).reshape(-1, steps, b)  # [P, steps, B]
+            a = torch.zeros((steps, b, n_flat), dtype=torch.float64)
+            for d in torch.unique(plan.delays).tolist():
+                if 1 + d >= steps:
+                    continue
+                sel = (plan.delays == d).nonzero().flatten()
+                a[1 + d:, :, plan.neurons[sel]] += y[sel, :steps - 1 - d].permute(1, 2, 0)
+        a64 = a.numpy() * 64.0
+        bias64 = emu._b[k].cpu().numpy().reshape(n_flat) * 64.0
+        has_bias = bool(bias64.any())
+        u = np.zeros((b, n_flat))
+        v = np.zeros((b, n_flat))
+        out = np.zeros((steps, b, n_flat), bool)
+        vs = np.zeros((steps, b, n_flat)) if k == len(emu.net.layers) - 1 else None
+        vth = lay.vth * 64.0
+        phase = (emu.reset_offset + 1 + k) % ri if ri else None
+        for i in range(steps):
+            if ri:
+                hit = (t_glob[i] % ri) == phase
+                if hit.any():
+                    u[hit] = 0.0
+                    v[hit] = 0.0
+            _np_decay_(u, lay.i_decay)
+            u += a64[i]
+            if u.max(initial=0.0) > U_MAX or u.min(initial=0.0) <= -U_MAX:  # 24-bit wrap (rare)
+                w = np.where(u > U_MAX, u - 2 * U_MAX, u)
+                u = np.where(w <= -U_MAX, u + 2 * U_MAX, w)
+            _np_decay_(v, lay.v_decay)
+            v += u
+            if has_bias:
+                v += bias64
+            np.minimum(v, V_LIM, out=v)
+            np.maximum(v, -V_LIM, out=v)
+            sp = np.greater(v, vth, out=out[i])
+            v[sp] = 0.0
+            if vs is not None:
+                vs[i] = v
+        out = out.astype(np.uint8)
+        rec.append(torch.from_numpy(out.reshape(steps, b, *lay.shape)))
+        if vs is not None:
+            v_last = torch.from_numpy(vs.reshape(steps, b, *lay.shape).astype(np.int64))
+        prev = torch.from_numpy(out.reshape(steps, b, *lay.shape)).double()
+        graded = False
+    return EmulatorResult(rec, v_last)
+
+
+LAYERWISE_ELEMENTS = 8_000_000  # per batch: steps * samples * largest layer (~64 MB float64)
+
+
+def run_streams(emu: Emulator, x: np.ndarray | torch.Tensor, period: int,
+                batch_size: int = 256, layerwise: bool | None = None) -> EmulatorResult:
+    """Samples x [N, S, *in_shape] (input at S steps each) run for `period` steps each, as Lava
+    runs them one after another (sample i starts after i * period steps of the reset clock),
+    every sample from a zero state: spikes [period, N, *shape] per layer, last-layer voltages.
+
+    layerwise: `run_layerwise` in batches small enough for its memory, else `Emulator.run` step
+    by step. Default: layerwise on CPU when those batches hold all samples or at least 32 (its
+    numpy loop wins on few samples; torch's step loop on large batches, and on GPU)."""
+    x = torch.as_tensor(np.asarray(x))
+    widest = max(int(np.prod(lay.shape)) for lay in emu.net.layers)
+    widest = max(widest, int(np.prod(emu.net.in_shape)))
+    fit = max(1, min(batch_size, LAYERWISE_ELEMENTS // max(1, period * widest)))
+    if layerwise is None:
+        layerwise = emu.device.type == "cpu" and (fit >= len(x) or fit >= 32)
+    if layerwise:
+        batch_size = fit
+    spikes, vs = [[] for _ in emu.net.layers], []
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size].transpose(0, 1)
+        t0 = torch.arange(i, i + len(xb[0])) * period
+        t0 = t0 if emu.reset_interval else None
+        r = run_layerwise(emu, xb, period, t0) if layerwise else emu.run(xb, period, t0=t0)
+        for k, s in enumerate(r.spikes):
+            spikes[k].append(s.cpu())
+        vs.append(r.v_last.cpu())
+    return EmulatorResult([torch.cat(s, 1) for s in spikes], torch.cat(vs, 1))
 
 
 def valid_window(res_layer: torch.Tensor, k: int, timesteps: int) -> torch.Tensor:

@@ -102,6 +102,75 @@ def run_lava(net_path: str | Path, x_int: np.ndarray, *, timesteps: int, num_lay
                           raw=mons + [v] if record else None)
 
 
+@dataclass
+class LavaStreams:
+    """Every step of every sample: spikes per neuron layer [period, N, *shape], last-layer v."""
+
+    spikes: list[np.ndarray]
+    v: np.ndarray  # [period, N, *shape]
+    steps: int
+    run_s: float
+    compile_s: float
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.steps / self.run_s if self.run_s > 0 else float("inf")
+
+
+def run_lava_streams(net_path: str | Path, x: np.ndarray, *, period: int,
+                     reset_interval: int | None, reset_offset: int, num_layers: int | None,
+                     input_message_bits: int, timeout_s: float = 600.0) -> LavaStreams:
+    """Samples x [N, S, *in_shape] in Lava, one after another from a zero state, `period` steps
+    each, under netx's reset schedule (None = no reset) and num_layers (see lava_worker)."""
+    x = np.asarray(x, np.int64)
+    cfg = {"mode": "streams", "net": str(Path(net_path).resolve()), "period": int(period),
+           "reset_interval": reset_interval, "reset_offset": int(reset_offset),
+           "num_layers": num_layers, "input_message_bits": int(input_message_bits)}
+    r = _run_worker(net_path, x, cfg, timeout_s)
+    n = len(x)
+    keys = sorted((k for k in r["files"] if k.startswith("mon")), key=lambda k: int(k[3:]))
+    mons = [r[k].reshape(n, period, *r[k].shape[1:]).swapaxes(0, 1) for k in keys]
+    comp, run_s, steps = r["timing"]
+    return LavaStreams(mons[:-1], mons[-1], int(steps), float(run_s), float(comp))
+
+
+def _run_worker(net_path, x: np.ndarray, cfg: dict, timeout_s: float,
+                worker: str = "exporters.lava_worker") -> dict:
+    """Run the Lava worker on (x, cfg) in its own process group; its outputs, loaded."""
+    if not lava_available():
+        raise SimulationError(
+            "Lava is not installed (lava-nc 0.10 and lava-dl 0.6 need Python 3.10); run "
+            "`uv sync` in the project on Python 3.10, or use --backend emulator"
+        )
+    with tempfile.TemporaryDirectory(prefix="snn2hw-lava-") as tmp:
+        job, out = Path(tmp) / "job.npz", Path(tmp) / "out.npz"
+        np.savez(job, x=x, cfg=np.array(json.dumps(cfg)))
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        proc = subprocess.Popen([sys.executable, "-m", worker, str(job), str(out)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            log, _ = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise SimulationError(
+                f"Lava did not finish within {timeout_s:.0f} s on {net_path} and was stopped; run "
+                "fewer samples (--samples) or use --backend emulator"
+            ) from None
+        finally:
+            _kill_group(proc)
+        if proc.returncode != 0 or not out.is_file():
+            tail = log.decode(errors="replace").strip().splitlines()[-3:]
+            raise SimulationError(
+                f"Lava failed on {net_path} (exit code {proc.returncode}): {' | '.join(tail)}; "
+                "check that the file is a valid netx network, or use --backend emulator"
+            )
+        with np.load(out) as r:
+            return {k: r[k] for k in r.files} | {"files": list(r.files)}
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     """Kill the child's whole process group (Lava's own workers included); ignore if gone."""
     if proc.poll() is None:

@@ -112,6 +112,8 @@ class NetxLayer:
     flatten_before: bool = False
     delay: np.ndarray | None = None
     in_shape: tuple[int, ...] | None = None
+    in_weight: int = 64  # input layer: netx's input transform a_in = in_weight * x + in_bias
+    in_bias: int = 0
     extra: dict = field(default_factory=dict)
 
 
@@ -123,6 +125,17 @@ class NetxFile:
     in_shape: tuple[int, ...]
     layers: list[NetxLayer]
     info: dict
+    groups_read: int = 0  # hdf5 layer groups parsed (netx's `num_layers` counts these)
+    groups_total: int = 0
+
+    @property
+    def is_snn2hw(self) -> bool:
+        """True for files `snn2hw export` wrote (they carry their run info and reset schedule)."""
+        return bool(self.info.get("timesteps"))
+
+
+# netx 0.6 layer types it cannot build (hdf5.Network raises NotImplementedError), and the others
+NOT_IN_NETX = ("pool", "convT", "unpool", "average", "concat")
 
 
 def optimize_weight_bits(weight: np.ndarray) -> tuple[np.ndarray, int, int, int]:
@@ -226,8 +239,45 @@ def _json_attr(f, path: Path) -> Any:
                               f"({e}); re-create the file with `snn2hw export`") from None
 
 
-def read_netx(path: str | Path) -> NetxFile:
-    """Parse a netx HDF5 network (input, conv, flatten, dense) into integer layers."""
+def _scalar_int(g, key: str, default: int, where: str) -> int:
+    """An input-transform value (netx reads it with int(...)): one integer."""
+    if key not in g:
+        return default
+    a = np.ravel(np.asarray(g[key][()]))
+    if a.size != 1 or not np.isfinite(a[0]) or float(a[0]) != round(float(a[0])):
+        raise SimulationError(f"{where}: input-transform {key!r} must be one integer (got "
+                              f"{a[:4]}); netx reads it as int({key})")
+    return int(round(float(a[0])))
+
+
+def _refuse(t: str, k: str, path: Path) -> SimulationError:
+    """The named error for a layer type netx or the emulator cannot run."""
+    before = f"run the layers before it with --num-layers {k}" if k != "0" else         "no layer before it can run"
+    if t in NOT_IN_NETX:
+        return SimulationError(
+            f"layer {k} of {path} has type {t!r}, which lava-dl netx 0.6 cannot build "
+            f"(hdf5.Network raises NotImplementedError for {', '.join(NOT_IN_NETX)}); {before}, "
+            "as netx's num_layers does")
+    if t == "dense_rec":
+        return SimulationError(
+            f"layer {k} of {path} is a recurrent dense layer ('dense_rec'), which snn2hw's emulator "
+            f"does not run yet; {before}")
+    if t == "dense_comp":
+        return SimulationError(
+            f"layer {k} of {path} is a complex dense layer ('dense_comp'), which lava-dl netx 0.6 "
+            f"cannot build (it calls a create_complex_dense that does not exist); {before}")
+    return SimulationError(
+        f"layer {k} of {path} has type {t!r}; netx (and the emulator) run only input, conv, "
+        f"flatten and dense layers; {before}")
+
+
+def read_netx(path: str | Path, num_layers: int | None = None) -> NetxFile:
+    """Parse a netx HDF5 network (input, conv, flatten, dense) into integer layers.
+
+    num_layers: parse only the first num_layers hdf5 layer groups, as netx's
+    `hdf5.Network(num_layers=...)` builds only those (so a file whose later layers netx or the
+    emulator cannot run still runs up to them).
+    """
     import h5py
 
     path = Path(path)
@@ -242,9 +292,14 @@ def read_netx(path: str | Path) -> NetxFile:
         from exporters.checks import check_netx_layers, check_run_info
 
         info = check_run_info(_json_attr(f, path), path) if "snn2hw" in f.attrs else {}
-        check_netx_layers(f, path)  # structure only; a damaged or edited file is named here
+        check_netx_layers(f, path, num_layers)  # structure only; damage is named here
         grp = f["layer"]
         keys = sorted(grp.keys(), key=int)
+        total = len(keys)
+        if num_layers is not None:
+            if num_layers < 1:
+                raise SimulationError(f"--num-layers must be at least 1 (got {num_layers})")
+            keys = keys[:num_layers]
         layers: list[NetxLayer] = []
         in_shape: tuple[int, ...] | None = None
         shape: tuple[int, ...] | None = None
@@ -258,10 +313,12 @@ def read_netx(path: str | Path) -> NetxFile:
                 if t == "input":
                     s = tuple(int(v) for v in np.ravel(g["shape"][()]))
                     in_shape = shape = s
-                    if "neuron" in g:
-                        b = int(np.ravel(_get(g, "bias", 0))[0]) if "bias" in g else 0
-                        layers.append(NetxLayer("input", s, bias=np.full(s, b, np.int64),
-                                                **_neuron_from(g)))
+                    if "neuron" in g:  # netx: neuron without bias; weight/bias = input transform
+                        where = f"layer {k} (input) of {path}"
+                        layers.append(NetxLayer(
+                            "input", s, bias=np.zeros(s, np.int64),
+                            in_weight=_scalar_int(g, "weight", 64, where),
+                            in_bias=_scalar_int(g, "bias", 0, where), **_neuron_from(g)))
                 elif t == "flatten":
                     flatten = True
                 elif t == "conv":
@@ -294,9 +351,7 @@ def read_netx(path: str | Path) -> NetxFile:
                     flatten = False
                     shape = (n,)
                 else:
-                    raise SimulationError(
-                        f"layer {k} of {path} has type {t!r}; netx (and the emulator) run only "
-                        "input, conv, flatten and dense layers")
+                    raise _refuse(t, k, path)
             except SimulationError:
                 raise
             except (KeyError, ValueError, TypeError) as e:
@@ -307,4 +362,7 @@ def read_netx(path: str | Path) -> NetxFile:
             else:
                 raise SimulationError(f"{path} has no input layer; netx needs layer 0 of type "
                                       "input before a conv layer")
-        return NetxFile(path, in_shape, layers, info)
+        if not layers:
+            raise SimulationError(f"the first {len(keys)} layer group(s) of {path} hold no neuron "
+                                  "layer; give a larger --num-layers")
+        return NetxFile(path, in_shape, layers, info, groups_read=len(keys), groups_total=total)

@@ -220,8 +220,9 @@ def export_source(path: str | Path) -> tuple[Path | None, Path]:
     return None, p
 
 
-def open_target(path: str | Path) -> Target:
-    """An export directory (with model.net + quantization.json) or a bare .net file."""
+def open_target(path: str | Path, num_layers: int | None = None) -> Target:
+    """An export directory (with model.net + quantization.json) or a bare .net file (its first
+    num_layers layer groups only, when given)."""
     p = Path(path)
     if p.is_dir():
         missing = [f for f in EXPORT_FILES if not (p / f).is_file()]
@@ -240,11 +241,11 @@ def open_target(path: str | Path) -> Target:
 
         q = resolve_run(check_quantization(q, p / "quantization.json"), p)
 
-        net = read_netx(p / "model.net")
+        net = read_netx(p / "model.net", num_layers=num_layers)
         return Target(p / "model.net", {**net.info, "quantization": q}, p)
     from exporters.netx import read_netx
 
-    net = read_netx(p)
+    net = read_netx(p, num_layers=num_layers)
     return Target(p, net.info, None)
 
 
@@ -260,21 +261,23 @@ def _test_data(t: Target, samples: int):
     return run, torch.stack(xs), np.array(ys)
 
 
+def read_npy(p: str | Path, option: str) -> np.ndarray:
+    """One array from a .npy file; errors name the option and the file."""
+    try:
+        a = np.load(p, allow_pickle=False)
+    except Exception as e:  # noqa: BLE001 - numpy raises OSError, ValueError, EOFError...
+        raise SimulationError(f"cannot read {option} {p} ({type(e).__name__}: {e}); give a "
+                              ".npy file written by numpy.save (inputs [N, *in_shape] "
+                              "integers, labels [N])") from None
+    if not isinstance(a, np.ndarray):  # an .npz archive
+        raise SimulationError(f"{option} {p} is an .npz archive; give one array as .npy "
+                              "(numpy.save)")
+    return a
+
+
 def load_inputs(path: str | Path, labels: str | Path | None) -> tuple[np.ndarray, np.ndarray | None]:
     """Integer input spikes [N, *in_shape] from a .npy file (and labels [N] if given)."""
-    def read(p: str | Path, option: str) -> np.ndarray:
-        try:
-            a = np.load(p, allow_pickle=False)
-        except Exception as e:  # noqa: BLE001 - numpy raises OSError, ValueError, EOFError...
-            raise SimulationError(f"cannot read {option} {p} ({type(e).__name__}: {e}); give a "
-                                  ".npy file written by numpy.save (inputs [N, *in_shape] "
-                                  "integers, labels [N])") from None
-        if not isinstance(a, np.ndarray):  # an .npz archive
-            raise SimulationError(f"{option} {p} is an .npz archive; give one array as .npy "
-                                  "(numpy.save)")
-        return a
-
-    return read(path, "--input"), (read(labels, "--labels") if labels is not None else None)
+    return read_npy(path, "--input"), (read_npy(labels, "--labels") if labels is not None else None)
 
 
 def encode_inputs(x: np.ndarray, info: dict) -> np.ndarray:
@@ -287,12 +290,15 @@ def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
              compare: bool = False, device: str = "cpu", timeout_s: float = 600.0,
              x: np.ndarray | None = None, y: np.ndarray | None = None,
              x_int: np.ndarray | None = None, timesteps: int | None = None,
-             input_message_bits: int = 0) -> dict[str, Any]:
+             input_message_bits: int | None = None, reset_interval: int | None = None,
+             reset_offset: int | None = None, num_layers: int | None = None,
+             steps: int | None = None) -> dict[str, Any]:
     """Run samples on the emulator and/or Lava; with compare, also the float student.
 
-    An export directory brings its test data, T and input encoding. Any other netx file needs
-    `x_int` (integer input per sample, fed for T steps) and `timesteps`; it runs under netx's
-    reset schedule (interval T + L, offset 1) with `input_message_bits` (0 = binary spikes).
+    An export directory brings its test data, T and input encoding, and runs windowed under its
+    own reset schedule. Any other netx file (or streams, events, --num-layers, a reset or steps
+    override) runs through exporters.netx_streams with Lava's semantics: `x_int` static
+    [N, *in] (fed `timesteps` steps), one stream [S, *in], streams [N, S, *in] or events.
     """
     from exporters.emulator import Emulator, run_samples
     from exporters.graph_pipeline import is_graph_export, simulate_graph
@@ -313,21 +319,28 @@ def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
                                  device=device, timeout_s=timeout_s,
                                  x_int=x_int if x_int is not None else x, y=y,
                                  timesteps=timesteps, input_message_bits=input_message_bits)
-    t = open_target(path)
+    t = open_target(path, num_layers)
     info = dict(t.info)
-    T = int(info.get("timesteps", 0) or timesteps or 0)
-    run = None
-    if not info.get("timesteps"):
-        if x_int is None or not T:
-            raise SimulationError(
-                f"{t.net} is not from `snn2hw export`: give --input X.npy (integer inputs) and "
-                "--timesteps T (and --labels Y.npy for accuracy), or simulate an export directory"
-            )
-        from exporters.netx import read_netx
+    from exporters.netx import read_netx
 
-        L = len(read_netx(t.net).layers)
-        info.update(timesteps=T, num_layers=L, input_message_bits=input_message_bits,
-                    reset_interval=T + L, reset_offset=1)
+    in_shape = tuple(read_netx(t.net, num_layers=num_layers).in_shape)
+    overrides = any(o is not None for o in (reset_interval, reset_offset, num_layers, steps))
+    from exporters.events_export import is_sequence
+
+    # frames [N, T, *in] for snn2hw's own event exports keep their windowed path (_simulate_frames)
+    own_frames = (x_int is not None and bool(info.get("timesteps"))
+                  and np.asarray(x_int).dtype.names is None and is_sequence(x_int, in_shape))
+    odd_input = x_int is not None and not own_frames and (
+        np.asarray(x_int).dtype.names is not None or np.asarray(x_int).ndim != len(in_shape) + 1)
+    if not info.get("timesteps") or overrides or odd_input:
+        return _simulate_streams(t, info, in_shape, backend=backend, samples=samples,
+                                 compare=compare, device=device, timeout_s=timeout_s, x=x, y=y,
+                                 x_int=x_int, timesteps=timesteps,
+                                 input_message_bits=input_message_bits,
+                                 reset_interval=reset_interval, reset_offset=reset_offset,
+                                 num_layers=num_layers, steps=steps)
+    T = int(info["timesteps"])  # our own export, static samples: windowed, its own schedule
+    run = None
     if x_int is None:
         if x is None:
             run, xf, y = _test_data(t, samples)
@@ -404,6 +417,40 @@ def _simulate_frames(t: Target, info: dict, x_int: np.ndarray, x, y, *, backend:
             xs = torch.as_tensor(np.asarray(x)[:len(x_int)], dtype=torch.float32)
             logits = student.eval()(xs)
         res["float"] = {"accuracy": _acc(logits.numpy(), y)}
+    return res
+
+
+def _simulate_streams(t: Target, info: dict, in_shape: tuple[int, ...], *, backend: str,
+                      samples: int, compare: bool, device: str, timeout_s: float, x, y, x_int,
+                      timesteps, input_message_bits, reset_interval, reset_offset, num_layers,
+                      steps) -> dict[str, Any]:
+    """Any netx file with Lava's semantics (exporters.netx_streams); test data for export dirs."""
+    from exporters.netx_streams import prepare_inputs, simulate_netx
+
+    bits = int(info.get("input_message_bits", 0)) if input_message_bits is None \
+        else input_message_bits
+    if x_int is None:
+        if t.export_dir is None:
+            raise SimulationError(
+                f"{t.net} is not from `snn2hw export`: give --input X.npy (integer inputs "
+                "[N, *in_shape] with --timesteps T, streams [N, S, *in_shape], one stream "
+                "[S, *in_shape], or an event recording) and --labels Y.npy for accuracy")
+        if x is None:
+            _, xf, y = _test_data(t, samples)
+            x = xf.numpy()
+        x_int = encode_inputs(x, info)
+    x_int = np.asarray(x_int)
+    if timesteps is None and info.get("timesteps") and x_int.dtype.names is None \
+            and x_int.ndim == len(in_shape) + 1:
+        timesteps = int(info["timesteps"])  # our exports: [N, *in] are static samples of T steps
+    inputs = prepare_inputs(x_int, y, in_shape, timesteps, bits)
+    res = simulate_netx(t.net, inputs, backend=backend, compare=compare, samples=samples,
+                        input_message_bits=bits, reset_interval=reset_interval,
+                        reset_offset=reset_offset, num_layers=num_layers, period=steps,
+                        device=device, timeout_s=timeout_s)
+    if compare and t.export_dir is not None:
+        res["note"] = "; ".join(filter(None, [res.get("note"), "float student not run with "
+                                              "stream/override options (emulator vs Lava only)"]))
     return res
 
 

@@ -229,10 +229,13 @@ def _run_steps(cwd, commands, app, CliRunner) -> list[str]:
 
 @pytest.fixture
 def scratch(tmp_path, monkeypatch):
-    """A folder laid out like the repository root: examples/ and ../shared are reachable."""
+    """A folder laid out like the repository root: examples/, tests/fixtures/ and ../shared are
+    reachable."""
     work = tmp_path / "repo"
     work.mkdir()
     (work / "examples").symlink_to(REPO / "examples")
+    (work / "tests").mkdir()  # the netx fixtures the README simulates (files other tools wrote)
+    (work / "tests" / "fixtures").symlink_to(REPO / "tests" / "fixtures")
     shared = REPO.parent / "shared"
     if shared.is_dir():
         (tmp_path / "shared").symlink_to(shared)
