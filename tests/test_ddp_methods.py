@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-METHODS = ["kd", "kdsnn-feature", "sastc", "ckdsnn", "idsnn"]
+METHODS = ["kd", "kdsnn", "kdsnn-feature", "sastc", "ckdsnn", "idsnn"]
 DRIVER = Path(__file__).with_name("ddp_methods_driver.py")
 
 
@@ -62,4 +62,4 @@ def test_ddp_equals_one_process_on_the_same_global_batches(ddp_results, method):
             if "running_" in k or "num_batches" in k:
                 continue  # BN statistics: see the module docstring
             torch.testing.assert_close(ddp[part][k], v, rtol=1e-4, atol=1e-5,
-                                       msg=lambda m, k=k: f"{method} {part} {k}: {m}")
+                                       msg=lambda m, k=k, part=part: f"{method} {part} {k}: {m}")
