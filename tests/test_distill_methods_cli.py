@@ -136,7 +136,8 @@ def test_idsnn_initialises_once_not_on_resume(cli, tmp_path, monkeypatch, crash_
 
     calls = []
     real_init = idsnn.init_from_teacher
-    monkeypatch.setattr(idsnn, "init_from_teacher", lambda s, t: calls.append(1) or real_init(s, t))
+    monkeypatch.setattr(idsnn, "init_from_teacher",
+                        lambda s, t, *a: calls.append(1) or real_init(s, t, *a))
     disarm = crash_after_student_epoch1()
     args = ["--epochs", "2", "--teacher-epochs", "1", "--set", "data.train_subset=64",
             "--set", "data.test_subset=32"]
