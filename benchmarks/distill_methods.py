@@ -34,7 +34,8 @@ def add_experiment_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--teacher-arch", default="digits-resnet")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--timesteps", type=int, default=4)
-    p.add_argument("--neuron", default="tet")
+    p.add_argument("--neuron", default=None,
+                   help="neuron preset for every method (default: each method's paper neuron)")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--teacher-epochs", type=int, default=15)
     p.add_argument("--batch-size", type=int, default=64)
@@ -63,12 +64,21 @@ def base_config(a: argparse.Namespace, seed: int, runs_dir: str, name: str) -> d
         "data": {"dataset": a.dataset, "data_root": a.data_root, "batch_size": a.batch_size,
                  "train_subset": a.train_subset, "test_subset": a.test_subset},
         "teacher": {"arch": a.teacher_arch, "epochs": a.teacher_epochs},
-        "student": {"arch": a.student_arch, "timesteps": a.timesteps, "neuron": a.neuron},
+        "student": {"arch": a.student_arch, "timesteps": a.timesteps},
         "train": {"epochs": a.epochs, "seed": seed, "device": a.device},
     }
     if a.lr is not None:
         cfg["train"]["lr"] = a.lr
+    if a.neuron is not None:
+        cfg["student"]["neuron"] = a.neuron
     return cfg
+
+
+def method_neuron(a: argparse.Namespace, method: str) -> str:
+    """The neuron a method's student runs with: --neuron, else the method's paper neuron."""
+    from snn2hw.config import FALLBACK_NEURON, METHOD_NEURONS
+
+    return a.neuron or METHOD_NEURONS.get(method, FALLBACK_NEURON)
 
 
 def spread(xs: list[float]) -> dict:
@@ -82,7 +92,7 @@ def summarise(a, teachers: dict, results: dict) -> dict:
         rs = [results[(m, s)] for s in a.seeds]
         stms = [r["stm"] for r in rs if r.get("stm") is not None]
         rows.append({
-            "method": m,
+            "method": m, "neuron": method_neuron(a, m),
             "test_acc": spread([r["test_acc"] for r in rs]),
             "epoch_time_s": statistics.fmean(t for r in rs for t in r["epoch_time_s"]),
             "peak_memory_mib": max(r["peak_memory_mib"] for r in rs),
@@ -104,18 +114,18 @@ def markdown(summary: dict) -> str:
     accs = [t["test_acc"] for t in summary["teachers"].values()]
     lines = [
         (f"Dataset {s['dataset']}, student {s['student_arch']} (T={s['timesteps']}, neuron "
-        f"{s['neuron']}), teacher {s['teacher_arch']} (test acc mean "
+        f"{s['neuron'] or 'per method'}), teacher {s['teacher_arch']} (test acc mean "
         f"{100 * statistics.fmean(accs):.2f}%), {s['epochs']} student epochs, seeds "
         f"{', '.join(map(str, s['seeds']))}, device {s['device']}, {s['parallel']} job(s) at a "
         f"time x {s['threads']} thread(s)."),
         "",
-        "| method | test acc % (mean ± std) | min–max % | time/epoch s | peak mem MiB | STM (b=64) |",
-        "|---|---|---|---|---|---|",
+        "| method | neuron | test acc % (mean ± std) | min–max % | time/epoch s | peak mem MiB | STM ln (b=64) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in sorted(summary["methods"], key=lambda r: -r["test_acc"]["mean"]):
         a = r["test_acc"]
         stm = f"{r['stm']['mean']:.3f}" if r["stm"] else "-"
-        lines.append(f"| {r['method']} | {100 * a['mean']:.2f} ± {100 * a['std']:.2f} | "
+        lines.append(f"| {r['method']} | {r.get('neuron', '-')} | {100 * a['mean']:.2f} ± {100 * a['std']:.2f} | "
                      f"{100 * a['min']:.2f}–{100 * a['max']:.2f} | {r['epoch_time_s']:.2f} | "
                      f"{r['peak_memory_mib']:.0f} | {stm} |")
     return "\n".join(lines) + "\n"

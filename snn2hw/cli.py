@@ -109,7 +109,7 @@ DownloadOpt = typer.Option(None, "--download/--no-download", help="Let torchvisi
 BatchOpt = typer.Option(None, "--batch-size", help="Training batch size (default: 64).")
 SeedOpt = typer.Option(None, "--seed", help="Random seed for init, shuffling and subsets (default: 0).")
 DeviceOpt = typer.Option(None, "--device", help="auto (CUDA if present), cpu, cuda, cuda:N.")
-TeacherArchOpt = typer.Option(None, "--teacher-arch", help="ANN teacher: digits-cnn, digits-resnet, resnet18, resnet34, resnet19, wrn28-4, vgg16, event-cnn, vgg-ann, or one of the papers' networks (resnet32x4, wrn40-2, vgg13, pyramidnet18/20, preresnet20, resnet19-tet, resnet19-ckdsnn; docs/recipes.md) (default: the dataset's; digits-cnn for static data).")
+TeacherArchOpt = typer.Option(None, "--teacher-arch", help="ANN teacher: digits-cnn, digits-resnet, resnet18, resnet34, resnet19, wrn28-4, vgg16, event-cnn, vgg-ann, vgg-ann-gap (pooled head, for ckdsnn on event data), or one of the papers' networks (resnet32x4, wrn40-2, vgg13, pyramidnet18/20, preresnet20, resnet19-tet, resnet19-ckdsnn; docs/recipes.md) (default: the dataset's; digits-cnn for static data).")
 TimestepsOpt = typer.Option(None, "--timesteps", "-T", help="Time steps per sample = frames per event sample (default: 4; nmnist 8, cifar10-dvs 10, dvs-gesture 16).")
 FrameSizeOpt = typer.Option(None, "--frame-size", help="Event data: frame height = width in pixels, events downsampled (default: dvs-gesture 128, cifar10-dvs 48, nmnist 34).")
 DenoiseOpt = typer.Option(None, "--denoise-us", help="Event data: drop isolated events with tonic's Denoise, filter time in microseconds (e.g. 10000; default: off).")
@@ -206,12 +206,12 @@ def distill(
     split_seed: Optional[int] = SplitSeedOpt,
     cache: Optional[bool] = CacheOpt,
     cache_dir: Optional[str] = CacheDirOpt,
-    neuron: Optional[str] = typer.Option(None, "--neuron", help="Neuron preset: tet, idsnn, kdsnn (IF), norse (CUBA) (default: tet)."),
-    method: Optional[str] = typer.Option(None, "--method", help="Distillation method: kd (default), baseline, kdsnn-feature, sastc, ckdsnn, idsnn."),
+    neuron: Optional[str] = typer.Option(None, "--neuron", help="Neuron preset: tet, idsnn, kdsnn (IF), norse (CUBA) (default: the method's paper neuron: kdsnn IF, idsnn its LIF, others tet)."),
+    method: Optional[str] = typer.Option(None, "--method", help="Distillation method: kd (default), baseline, kdsnn (response KD from output spikes), kdsnn-feature, sastc, ckdsnn, idsnn."),
     tau: Optional[float] = typer.Option(None, "--tau", help="KD temperature (default: the method's paper value)."),
     kd_weight: Optional[float] = typer.Option(None, "--kd-weight", help="Weight of the response-KD term (default: the method's paper value)."),
     feature_weight: Optional[float] = typer.Option(None, "--feature-weight", help="Weight of the feature term: kdsnn-feature alpha, sastc beta, ckdsnn SAMD."),
-    sastc_variant: Optional[str] = typer.Option(None, "--sastc-variant", help="sastc loss: paper (similarity matrices, default) or code (projected features)."),
+    sastc_variant: Optional[str] = typer.Option(None, "--sastc-variant", help="sastc loss: code (projected features, the released code; default) or paper (similarity matrices)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Student training epochs (default: 60)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Student learning rate (default: 3e-3)."),
     seed: Optional[int] = SeedOpt,

@@ -81,8 +81,10 @@ class StudentConfig:
     """Spiking student architecture; null = the dataset's default (DEFAULT_ARCHS)."""
     timesteps: Optional[int] = None
     """Time steps T per sample (= frames per event sample); null = dataset default (DEFAULT_TIMESTEPS)."""
-    neuron: str = "tet"
-    """Neuron preset: tet (LIF leak 0.5, V_th 1), idsnn (leak 0.25, V_th 0.5), kdsnn (IF), norse (CUBA)."""
+    neuron: Optional[str] = None
+    """Neuron preset: tet (LIF leak 0.5, V_th 1), idsnn (leak 0.25, V_th 0.5), kdsnn (IF), norse
+    (CUBA); null = the method's paper neuron (METHOD_NEURONS: kdsnn IF, idsnn its LIF, sastc,
+    ckdsnn and the others tet)."""
     neuron_params: dict = field(default_factory=dict)
     """Override single neuron fields of the preset, e.g. {leak: 0.9, surrogate: atan}."""
 
@@ -122,33 +124,56 @@ class TrainConfig:
 @dataclass
 class DistillConfig:
     method: str = "kd"
-    """Distillation method: baseline (CE only), kd (response KD), kdsnn-feature, sastc, ckdsnn, idsnn."""
+    """Distillation method: baseline (CE only), kd (response KD), kdsnn (response KD from output
+    spikes), kdsnn-feature, sastc, ckdsnn, idsnn."""
     tau: Optional[float] = None
-    """KD temperature; null = the method's paper default (kd/sastc/idsnn 4, ckdsnn 2)."""
+    """KD temperature; null = the method's paper default (kd/kdsnn/sastc/idsnn 4, ckdsnn 2)."""
     weight: Optional[float] = None
     """Weight w of the response-KD term, L = CE + w * KD + ...; null = the method's default
-    (kd 1, sastc 1, ckdsnn 1, idsnn 0.3, kdsnn-feature 0 = no response KD)."""
+    (kd 1, kdsnn 1, sastc 1, ckdsnn 1, idsnn 0.3, kdsnn-feature 0 = no response KD)."""
     feature_weight: Optional[float] = None
     """Weight of the method's feature term; null = its default (kdsnn-feature alpha 1e-3,
-    sastc beta 400, ckdsnn SAMD weight 1)."""
+    sastc beta 800, ckdsnn SAMD weight 1)."""
     feature_pairs: list = field(default_factory=list)
     """kdsnn-feature: stage pairs 'student_tap:teacher_tap', e.g. [layer2:layer2]; empty = the
     deepest taps of both networks matched by depth."""
-    sastc_variant: Literal["paper", "code"] = "paper"
-    """sastc: paper = MSE between similarity matrices; code = MSE between projected feature maps
-    (the released code)."""
-    sastc_embed_dim: int = 64
-    """sastc: width of the query/key vectors."""
+    sastc_variant: Literal["paper", "code"] = "code"
+    """sastc: code = MSE between projected student and teacher maps (the released code, default);
+    paper = MSE between their similarity matrices (one reading of the paper's text)."""
+    sastc_similarity: Literal["raw", "l2"] = "raw"
+    """sastc: similarity matrices A = F F^T as the released code (raw), or with L2-normalised
+    rows (l2, SemCKD's paper)."""
+    sastc_rows: Literal["instance", "sorted"] = "instance"
+    """sastc: the query/key MLPs read each instance's similarity row in batch order (instance,
+    the released code; width = per-process batch, a smaller last batch zero-padded), or the row
+    sorted and resampled to sastc_row_bins values (sorted: batch-size free, loses which
+    instance is which)."""
+    sastc_embed_dim: Optional[int] = None
+    """sastc: width of the query/key vectors; null = per-process batch // 4 (the released code's
+    factor 4) for instance rows, 64 for sorted rows."""
     sastc_row_bins: int = 32
-    """sastc: fixed width of the similarity-row profile the query/key MLPs read (batch-size free)."""
+    """sastc, sorted rows: fixed width of the row profile the query/key MLPs read."""
     samd_tau: float = 2.0
     """ckdsnn: temperature of the spatial softmax over CAM/SAM."""
     nld: bool = True
     """ckdsnn: smooth the student logits in the KD term with Gaussian noise (training only)."""
+    nld_mode: Literal["mix", "additive"] = "mix"
+    """ckdsnn: mix = the released code's w*softmax(z/tau) + (1-w)*softmax(noise/tau) with noise =
+    mean(z) + N(0,1)*var(z); additive = z + nld_scale*std(z)*N(0,1) in the KD term."""
+    nld_weight: float = 0.9
+    """ckdsnn, mix: weight w of the clean student distribution (the released noise_weight)."""
     nld_scale: float = 1.0
-    """ckdsnn: noise std as a multiple of the logits' std over classes."""
+    """ckdsnn, additive: noise std as a multiple of the logits' std over classes."""
+    kdsnn_response: Literal["spikes", "readout"] = "spikes"
+    """kdsnn (and kdsnn-feature's optional KD term): the student's response is its output spike
+    count / T (KDSNN Algorithm 1: IF neurons on the readout), or the readout averaged over T."""
     idsnn_init: bool = True
     """idsnn: initialise the student ResNet from the teacher (false = random init, KD only)."""
+    idsnn_copy_shortcuts: bool = False
+    """idsnn: also copy the teacher's 1x1 projection shortcuts (the released code does not)."""
+    idsnn_bn_init: bool = True
+    """idsnn: BN weights start at the neuron's V_th and biases at 0 before the copy (released
+    tdBN init), so the layers not copied start there too."""
 
 
 @dataclass
@@ -179,7 +204,7 @@ FALLBACK_ARCHS = ("digits-cnn", "digits-snn")
 DEFAULT_TIMESTEPS: dict[str, int] = {"nmnist": 8, "dvs-gesture": 16, "cifar10-dvs": 10}
 FALLBACK_TIMESTEPS = 4
 # Teachers that take event frames [B, T, 2, H, W] (the others expect a static image).
-EVENT_TEACHERS = ("event-cnn", "vgg-ann")
+EVENT_TEACHERS = ("event-cnn", "vgg-ann", "vgg-ann-gap")
 
 
 def teacher_train_config(cfg: "RunConfig") -> "TrainConfig":
@@ -189,15 +214,25 @@ def teacher_train_config(cfg: "RunConfig") -> "TrainConfig":
     return dataclasses.replace(cfg.train, **given)
 
 
+# The neuron each method's paper trains with, used when student.neuron is left null.
+METHOD_NEURONS: dict[str, str] = {"kdsnn": "kdsnn", "kdsnn-feature": "kdsnn", "idsnn": "idsnn",
+                                  "sastc": "tet", "ckdsnn": "tet"}
+FALLBACK_NEURON = "tet"
+
+
 def with_dataset_defaults(cfg: "RunConfig") -> "RunConfig":
-    """A copy with null arch/timesteps keys replaced by the dataset's defaults (runs save this)."""
+    """A copy with null arch/timesteps/neuron keys replaced by the dataset's and method's defaults
+    (runs save this)."""
     teacher, student = DEFAULT_ARCHS.get(cfg.data.dataset, FALLBACK_ARCHS)
+    if teacher == "vgg-ann" and cfg.distill.method == "ckdsnn":
+        teacher = "vgg-ann-gap"  # ckdsnn's CAM needs a pooled linear head
     out = dataclasses.replace(
         cfg,
         teacher=dataclasses.replace(cfg.teacher, arch=cfg.teacher.arch or teacher),
         student=dataclasses.replace(
             cfg.student, arch=cfg.student.arch or student,
             timesteps=cfg.student.timesteps or DEFAULT_TIMESTEPS.get(cfg.data.dataset, FALLBACK_TIMESTEPS),
+            neuron=cfg.student.neuron or METHOD_NEURONS.get(cfg.distill.method, FALLBACK_NEURON),
         ),
     )
     validate(out)
@@ -438,6 +473,9 @@ def validate(cfg: RunConfig) -> None:
                    "distill.nld_scale": d.nld_scale}.items():
         if v is not None and v < 0:
             raise ConfigError(f"{key} must be >= 0 (got {v}); set it with {_where(key)}")
+    if not 0.0 <= d.nld_weight <= 1.0:
+        raise ConfigError(f"distill.nld_weight must be in [0, 1] (got {d.nld_weight}); set it with "
+                          f"{_where('distill.nld_weight')}")
     for p in d.feature_pairs:
         if not isinstance(p, str) or p.count(":") != 1:
             raise ConfigError(

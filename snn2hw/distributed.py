@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 
 @dataclass(frozen=True)
@@ -71,3 +72,71 @@ def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
 def barrier() -> None:
     if current().active:
         dist.barrier()
+
+
+# --- Trainable parts outside the DDP-wrapped model (a distillation method's connectors, ...) ---
+# DDP averages only the gradients of the module it wraps. A method's own parameters are kept in
+# step by hand: rank 0's values broadcast once before training, their gradients averaged after
+# every backward, their buffers (BN running statistics) taken from rank 0 after every epoch, as
+# DDP does for the model's buffers.
+
+
+def broadcast_module(module: nn.Module) -> None:
+    """Copy rank 0's parameters and buffers of `module` to every rank (no-op when not distributed)."""
+    if not current().active:
+        return
+    with torch.no_grad():
+        for t in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(t.data, src=0)
+
+
+def broadcast_buffers(module: nn.Module) -> None:
+    """Copy rank 0's buffers of `module` (e.g. BN running statistics) to every rank."""
+    if not current().active:
+        return
+    for b in module.buffers():
+        dist.broadcast(b.data, src=0)
+
+
+def average_gradients(params: list[torch.Tensor]) -> None:
+    """Replace each gradient by its mean over ranks, in one flat all-reduce (params without a
+    gradient are skipped; every rank runs the same code path, so the set is the same)."""
+    if not current().active:
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= current().world
+    offset = 0
+    for g in grads:
+        n = g.numel()
+        g.copy_(flat[offset:offset + n].view_as(g))
+        offset += n
+
+
+def check_in_step(modules: dict[str, nn.Module], device: torch.device, rtol: float = 1e-5) -> None:
+    """Raise RuntimeError when a module's parameters differ between ranks (a synchronisation bug).
+
+    Compares per module the sum and the sum of squares of all parameters (min and max over ranks).
+    """
+    if not current().active:
+        return
+    names = list(modules)
+    stats = []
+    for name in names:
+        ps = [p.detach().double() for p in modules[name].parameters()]
+        stats += [sum(float(p.sum()) for p in ps), sum(float(p.pow(2).sum()) for p in ps)]
+    hi = torch.tensor(stats, dtype=torch.float64, device=device)
+    lo = -hi.clone()
+    dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+    dist.all_reduce(lo, op=dist.ReduceOp.MAX)
+    lo = -lo
+    for i, name in enumerate(names):
+        for j in (2 * i, 2 * i + 1):
+            if abs(hi[j] - lo[j]) > rtol * max(1.0, abs(float(hi[j]))):
+                raise RuntimeError(
+                    f"data-parallel ranks hold different {name} parameters after an epoch "
+                    f"(min {float(lo[j]):.6g}, max {float(hi[j]):.6g}); this is a bug in snn2hw's "
+                    "gradient synchronisation, please report it")

@@ -285,7 +285,9 @@ def _preflight(cfg: RunConfig, method, student: nn.Module, bundle: DatasetBundle
     if method.needs_features:
         taps = TeacherTaps(teacher, tspec.arch)
         try:
-            method.bind(probe_shapes(student, teacher, taps, bundle, torch.device("cpu")))
+            local_batch = cfg.data.batch_size // max(distributed.current().world, 1)
+            method.bind(probe_shapes(student, teacher, taps, bundle, torch.device("cpu"),
+                                     batch_size=local_batch))
         finally:
             taps.close()
 
@@ -331,24 +333,7 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
     init_info = {} if run.student_ckpt.exists() else method.init_student(student, teacher)
     t_classifier = classifier_weight(teacher) if teacher is not None else None
 
-    def step(net, x, y):
-        s_feats: dict = {}
-        if method.needs_features:  # through net (the DDP wrapper under torchrun), not .module
-            seq, s_feats = net(x, with_features=True)
-            logits = seq.mean(0)
-        else:
-            logits = net(x)
-        t_logits, t_feats = None, {}
-        if teacher is not None:
-            with torch.no_grad():
-                t_logits = teacher(x)
-            if taps is not None:
-                t_feats = taps.pop()
-        terms = method(StepOutputs(targets=y, student_logits=logits, teacher_logits=t_logits,
-                                   student_features=s_feats, teacher_features=t_feats,
-                                   teacher_classifier=t_classifier))
-        return terms, logits
-
+    step = student_step(method, teacher, taps, t_classifier)
     last = fit(
         Phase("student", student, sspec, step, cfg.train.epochs, cfg.train.lr, extra=method,
               compile=cfg.train.compile, precision=cfg.train.precision,
@@ -373,9 +358,37 @@ def distill(cfg: RunConfig, *, resume: str | Path | None = None,
     return summary
 
 
+def student_step(method, teacher: nn.Module | None, taps: TeacherTaps | None,
+                 t_classifier: torch.Tensor | None):
+    """The student phase's StepFn: student (through net) and teacher forwards, then the method."""
+
+    def step(net, x, y):
+        s_feats: dict = {}
+        seq = None
+        if method.needs_features or method.needs_sequence:
+            # through net (the DDP wrapper under torchrun), not .module
+            seq, s_feats = net(x, with_features=True)
+            logits = seq.mean(0)
+        else:
+            logits = net(x)
+        t_logits, t_feats = None, {}
+        if teacher is not None:
+            with torch.no_grad():
+                t_logits = teacher(x)
+            if taps is not None:
+                t_feats = taps.pop()
+        terms = method(StepOutputs(targets=y, student_logits=logits, teacher_logits=t_logits,
+                                   student_features=s_feats if method.needs_features else {},
+                                   teacher_features=t_feats, teacher_classifier=t_classifier,
+                                   student_sequence=seq))
+        return terms, logits
+
+    return step
+
+
 @torch.no_grad()
 def probe_shapes(student: nn.Module, teacher: nn.Module, taps: TeacherTaps, bundle: DatasetBundle,
-                 device: torch.device) -> FeatureShapes:
+                 device: torch.device, batch_size: int | None = None) -> FeatureShapes:
     """Per-sample shapes of the student's and teacher's taps, from one forward on two samples."""
     x = torch.stack([bundle.train[i][0] for i in range(min(2, len(bundle.train)))]).to(device)
     mode = student.training
@@ -388,6 +401,7 @@ def probe_shapes(student: nn.Module, teacher: nn.Module, taps: TeacherTaps, bund
         student={k: tuple(v.shape[2:]) for k, v in s_feats.items()},
         teacher={k: tuple(v.shape[1:]) for k, v in t_feats.items()},
         num_classes=bundle.num_classes, has_classifier=classifier_weight(teacher) is not None,
+        batch=batch_size,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,7 +148,10 @@ def fit(
     After every epoch: one metrics line, then an atomic checkpoint with model, optimizer,
     scheduler and RNG states, so a killed run continues exactly where its last epoch ended.
     Under torchrun the model is wrapped in DistributedDataParallel (batch_size is the global
-    batch), metrics are summed over ranks, and rank 0 alone writes. Returns the last record.
+    batch); phase.extra (a method's connectors, projectors, ...) is kept in step by hand: rank 0's
+    values broadcast before training, gradients averaged after every backward, buffers taken from
+    rank 0 after every epoch, and every epoch checks that all ranks hold equal parameters.
+    Metrics are summed over ranks, and rank 0 alone writes. Returns the last record.
     """
     info = distributed.current()
     check_step_options(device, precision=phase.precision, cuda_graphs=phase.cuda_graphs,
@@ -179,14 +183,19 @@ def fit(
     train_loader, test_loader = make_loaders(train_set, test_set, batch_size, num_workers, seed,
                                              pin=device.type == "cuda")
     net: nn.Module = model
+    after_backward = None
     if info.active:
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if extra is not None and any(True for _ in extra.parameters()):
+            distributed.broadcast_module(extra)
+            extra_params = list(extra.parameters())
+            after_backward = functools.partial(distributed.average_gradients, extra_params)
     if phase.compile:
         net = torch.compile(net)
     train_step = TrainStep(phase.step, net, opt, precision=phase.precision,
-                           cuda_graphs=phase.cuda_graphs)
+                           cuda_graphs=phase.cuda_graphs, after_backward=after_backward)
     for epoch in range(start, phase.epochs + 1):
         t0 = time.perf_counter()
         train_loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
@@ -207,6 +216,12 @@ def fit(
             reporter.update(f"loss {sums['loss'] / seen:.3f} acc {100 * correct / seen:.1f}%")
         if sched is not None:
             sched.step()
+        if info.active:  # DDP syncs the model's buffers only at the next forward: do it now
+            distributed.broadcast_buffers(model)
+            if extra is not None:
+                distributed.broadcast_buffers(extra)
+            distributed.check_in_step({phase.name: model, **({"method": extra} if extra is not None
+                                                             else {})}, device)
         keys = sorted(sums)
         totals = distributed.all_reduce_sum([sums[k] for k in keys] + [correct, seen], device)
         sums, correct, seen = dict(zip(keys, totals[:-2])), totals[-2], totals[-1]

@@ -65,12 +65,16 @@ class TrainStep:
     """Callable (x, y) -> (terms, logits) that also updates the parameters once.
 
     net: the module step_fn calls (model, DDP or compiled wrapper); opt: the optimizer over all
-    trained parameters (for cuda_graphs an Adam must be made with capturable=True).
+    trained parameters (for cuda_graphs an Adam must be made with capturable=True);
+    after_backward: called between backward and the optimizer step (eager steps), e.g. to
+    average over data-parallel ranks the gradients of parameters DDP does not own.
     """
 
     def __init__(self, step_fn: StepFn, net: nn.Module, opt: torch.optim.Optimizer, *,
-                 precision: str = "fp32", cuda_graphs: bool = False, warmup: int = 3) -> None:
+                 precision: str = "fp32", cuda_graphs: bool = False, warmup: int = 3,
+                 after_backward: Callable[[], None] | None = None) -> None:
         self.step_fn, self.net, self.opt = step_fn, net, opt
+        self.after_backward = after_backward
         self.precision, self.cuda_graphs, self.warmup = precision, cuda_graphs, warmup
         self._seen: dict[tuple, int] = {}
         self._graphs: dict[tuple, _Graph] = {}
@@ -93,6 +97,8 @@ class TrainStep:
         terms, logits = self._forward(x, y)
         self.opt.zero_grad(set_to_none=not keep_grads)
         terms["loss"].backward()
+        if self.after_backward is not None:
+            self.after_backward()
         self.opt.step()
         return terms, logits
 

@@ -43,10 +43,35 @@ def test_digits_pair_copies_truncated_slices_and_keeps_fc_random():
         assert torch.equal(getattr(s_blk.bn2.layer, name), getattr(t_blk.bn2, name)[:16])
     s2, t2 = b.layer2[0], teacher.layer2[0]  # stride-2 block with shortcut conv in both
     assert torch.equal(s2.conv1.layer.weight, t2.conv1.weight[:32, :16])
+    sc_before = s2.shortcut[0].layer.weight.clone()
+    assert torch.equal(student.readout.layer.weight, fc_before)  # FC stays random
+    # projection shortcuts are not copied by default (the released code copies none)
+    assert "readout" in info["random"] and "layer2.0.shortcut" in info["random"]
+    assert torch.equal(s2.shortcut[0].layer.weight, sc_before)
+    info = init_from_teacher(student, teacher, copy_shortcuts=True)
     assert torch.equal(s2.shortcut[0].layer.weight, t2.shortcut[0].weight[:32, :16])
     assert torch.equal(s2.shortcut[1].layer.running_mean, t2.shortcut[1].running_mean[:32])
-    assert torch.equal(student.readout.layer.weight, fc_before)  # FC stays random
-    assert "readout" in info["random"] and "layer2.0.shortcut" in info["copied"]
+    assert "layer2.0.shortcut" in info["copied"]
+
+
+def test_idsnn_sets_bn_weights_to_v_th_then_copies():
+    """Released tdBN init: BN weight V_th (0.5 for the idsnn neuron), bias 0; copied BNs then
+    hold the teacher's values, the shortcut BN (not copied) keeps V_th."""
+    from snn2hw.distill.idsnn import IDSNN
+
+    torch.manual_seed(0)
+    teacher = TEACHERS["digits-resnet"]((1, 8, 8), 10)
+    _randomise_bn(teacher)
+    student = STUDENTS["digits-resnet"]((1, 8, 8), 10, 4, PRESETS["idsnn"])
+    info = IDSNN().init_student(student, teacher)
+    assert info["bn_weight_init"]["value"] == 0.5 and info["bn_weight_init"]["layers"] > 0
+    sc_bn = student.body.layer2[0].shortcut[1].layer
+    assert torch.equal(sc_bn.weight, torch.full_like(sc_bn.weight, 0.5))
+    assert torch.equal(sc_bn.bias, torch.zeros_like(sc_bn.bias))
+    assert torch.equal(student.body.bn1.layer.weight, teacher.bn1.weight[:16])
+    plain = STUDENTS["digits-resnet"]((1, 8, 8), 10, 4, PRESETS["idsnn"])
+    IDSNN(init=False, bn_init=False).init_student(plain, teacher)
+    assert torch.equal(plain.body.bn1.layer.weight, torch.ones(16))
 
 
 def test_wider_student_tiles_channels_cyclically_and_missing_shortcut_stays_random():
@@ -54,7 +79,7 @@ def test_wider_student_tiles_channels_cyclically_and_missing_shortcut_stays_rand
     _randomise_bn(teacher)
     student = spiking_resnet(ResNetShape(5, (7,), (1,), (1,)), (2, 8, 8), 4, 2, PRESETS["tet"])
     sc_before = student.body.layer1[0].shortcut[0].layer.weight.clone()  # 5 -> 7 needs one
-    info = init_from_teacher(student, teacher)
+    info = init_from_teacher(student, teacher, copy_shortcuts=True)
     w = student.body.layer1[0].conv1.layer.weight  # [7, 5, 3, 3] from teacher [3, 3, 3, 3]
     tw = teacher.layer1[0].conv1.weight
     for o, to in enumerate([0, 1, 2, 0, 1, 2, 0]):

@@ -21,7 +21,7 @@ def test_every_method_trains_one_epoch_through_the_cli(cli, tmp_path, method):
     assert summary["method"] == method and 0 <= summary["student"]["test_acc"] <= 1
     rows = [json.loads(x) for x in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
     student = [m for m in rows if m["phase"] == "student"][-1]
-    expected = {"baseline": "ce", "kd": "kd", "kdsnn-feature": "feature", "sastc": "stm",
+    expected = {"baseline": "ce", "kd": "kd", "kdsnn": "kd", "kdsnn-feature": "feature", "sastc": "stm",
                 "ckdsnn": "samd", "idsnn": "kd"}[method]
     assert expected in student
     if method == "idsnn":
@@ -74,7 +74,8 @@ def test_loss_decreases_over_a_few_steps_on_a_fixed_batch(method_name):
         seq, feats = student.forward_sequence(x)
         with torch.no_grad():
             t_logits = teacher(x)
-        terms = method(StepOutputs(y, seq.mean(0), t_logits, feats, taps.pop() if taps else {}, w))
+        terms = method(StepOutputs(y, seq.mean(0), t_logits, feats, taps.pop() if taps else {}, w,
+                                   student_sequence=seq))
         opt.zero_grad()
         terms["loss"].backward()
         opt.step()
@@ -135,7 +136,8 @@ def test_idsnn_initialises_once_not_on_resume(cli, tmp_path, monkeypatch, crash_
 
     calls = []
     real_init = idsnn.init_from_teacher
-    monkeypatch.setattr(idsnn, "init_from_teacher", lambda s, t: calls.append(1) or real_init(s, t))
+    monkeypatch.setattr(idsnn, "init_from_teacher",
+                        lambda s, t, *a: calls.append(1) or real_init(s, t, *a))
     disarm = crash_after_student_epoch1()
     args = ["--epochs", "2", "--teacher-epochs", "1", "--set", "data.train_subset=64",
             "--set", "data.test_subset=32"]

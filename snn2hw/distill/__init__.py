@@ -8,7 +8,7 @@ from snn2hw.config import DistillConfig
 from snn2hw.distill.base import DistillMethod, FeatureShapes, StepOutputs
 from snn2hw.distill.ckdsnn import CKDSNN
 from snn2hw.distill.idsnn import IDSNN
-from snn2hw.distill.kdsnn import KDSNNFeature
+from snn2hw.distill.kdsnn import KDSNNFeature, KDSNNResponse
 from snn2hw.distill.methods import Baseline, ResponseKD
 from snn2hw.distill.sastc import SASTC
 from snn2hw.errors import ConfigError
@@ -21,13 +21,16 @@ def _kd(cfg: DistillConfig) -> DistillMethod:
 METHODS: dict[str, Callable[[DistillConfig], DistillMethod]] = {
     "baseline": lambda cfg: Baseline(),
     "kd": _kd,
+    "kdsnn": lambda cfg: KDSNNResponse(cfg.tau, cfg.weight, cfg.kdsnn_response),
     "kdsnn-feature": lambda cfg: KDSNNFeature(cfg.feature_weight, cfg.feature_pairs, cfg.weight,
-                                              cfg.tau),
+                                              cfg.tau, cfg.kdsnn_response),
     "sastc": lambda cfg: SASTC(cfg.tau, cfg.weight, cfg.feature_weight, cfg.sastc_variant,
-                               cfg.sastc_embed_dim, cfg.sastc_row_bins),
+                               cfg.sastc_embed_dim, cfg.sastc_row_bins, cfg.sastc_similarity,
+                               cfg.sastc_rows),
     "ckdsnn": lambda cfg: CKDSNN(cfg.tau, cfg.weight, cfg.feature_weight, cfg.samd_tau, cfg.nld,
-                                 cfg.nld_scale),
-    "idsnn": lambda cfg: IDSNN(cfg.tau, cfg.weight, cfg.idsnn_init),
+                                 cfg.nld_scale, cfg.nld_mode, cfg.nld_weight),
+    "idsnn": lambda cfg: IDSNN(cfg.tau, cfg.weight, cfg.idsnn_init, cfg.idsnn_copy_shortcuts,
+                               cfg.idsnn_bn_init),
 }
 
 

@@ -23,6 +23,9 @@ class StepOutputs:
     """Tapped teacher features {name: [B, ...]}: pre-activations (apply ReLU for the output)."""
     teacher_classifier: torch.Tensor | None = None
     """Weight [classes, C] of the teacher's linear layer after global pooling (for CAM)."""
+    student_sequence: torch.Tensor | None = None
+    """[T, B, classes] readout per time step (given to methods with needs_features or
+    needs_sequence)."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class FeatureShapes:
     num_classes: int
     has_classifier: bool = False
     """Whether the teacher declares a CAM classifier (linear layer after global pooling)."""
+    batch: int | None = None
+    """Per-process training batch size (global batch / data-parallel ranks), when known."""
 
 
 class DistillMethod(nn.Module):
@@ -49,6 +54,8 @@ class DistillMethod(nn.Module):
 
     needs_teacher: bool = True
     needs_features: bool = False
+    needs_sequence: bool = False
+    """Whether the method reads the per-step readout (StepOutputs.student_sequence)."""
 
     def bind(self, shapes: FeatureShapes) -> None:
         """Create shape-dependent parts and check the taps fit (ConfigError otherwise)."""

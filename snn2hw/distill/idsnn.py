@@ -7,7 +7,12 @@ Initialisation (once, when the student is built; never on resume):
   channel  i mod C_teacher  (out channels of a conv and all four BN vectors; the same pattern on
   a conv's in channels). C_s < C_t truncates to the first C_s channels; C_s > C_t tiles,
   e.g. C_t = 3, C_s = 7 -> [0, 1, 2, 0, 1, 2, 0];
-- the FC readout, and shortcut convs the teacher block does not have, keep their random init.
+- 1x1 projection shortcuts are NOT copied by default (the released code copies only the stem
+  and the residual branches; idsnn_copy_shortcuts true copies them when the teacher block has
+  one); the FC readout keeps its random init;
+- before the copy every student BN weight is set to the neuron's V_th and every BN bias to 0
+  (the released tdBN init, BatchNorm3d1.reset_parameters), so the BNs that are not copied
+  (shortcuts) start there, as they do in the released code (idsnn_bn_init false: PyTorch's 1/0).
 Training: L = CE + w * tau^2 * KL(teacher || student), tau 4, w 0.3 (IDSNN's setting).
 """
 
@@ -57,7 +62,20 @@ def copy_bn(dst: nn.BatchNorm2d, src: nn.BatchNorm2d) -> None:
         getattr(dst, name).copy_(getattr(src, name)[idx])
 
 
-def init_from_teacher(student: nn.Module, teacher: nn.Module) -> dict[str, Any]:
+@torch.no_grad()
+def init_bn_to_threshold(student: nn.Module, v_th: float) -> int:
+    """Every BatchNorm weight <- v_th, bias <- 0 (IDSNN's tdBN init); returns how many BNs."""
+    n = 0
+    for m in student.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
+            m.weight.fill_(v_th)
+            m.bias.zero_()
+            n += 1
+    return n
+
+
+def init_from_teacher(student: nn.Module, teacher: nn.Module, copy_shortcuts: bool = False
+                      ) -> dict[str, Any]:
     """Copy the teacher ResNet's stem and first blocks per stage into the spiking ResNet."""
     from snn2hw.models.resnet import ResNet
 
@@ -95,7 +113,7 @@ def init_from_teacher(student: nn.Module, teacher: nn.Module) -> dict[str, Any]:
                 copy_bn(_unwrap(getattr(sb, bn)), getattr(tb, bn))
                 copied += [f"layer{k}.{j}.{conv}", f"layer{k}.{j}.{bn}"]
             if len(sb.shortcut):
-                if len(tb.shortcut):
+                if copy_shortcuts and len(tb.shortcut):
                     copy_conv(_unwrap(sb.shortcut[0]), tb.shortcut[0])
                     copy_bn(_unwrap(sb.shortcut[1]), tb.shortcut[1])
                     copied.append(f"layer{k}.{j}.shortcut")
@@ -108,9 +126,9 @@ class IDSNN(ResponseKD):
     """Response KD (tau 4, w 0.3) after initialising the student from the teacher."""
 
     def __init__(self, tau: float | None = None, weight: float | None = None,
-                 init: bool = True) -> None:
+                 init: bool = True, copy_shortcuts: bool = False, bn_init: bool = True) -> None:
         super().__init__(default(tau, 4.0), default(weight, 0.3))
-        self.init = init
+        self.init, self.copy_shortcuts, self.bn_init = init, copy_shortcuts, bn_init
 
     def check_models(self, student: nn.Module, teacher: nn.Module | None) -> None:
         from snn2hw.models.resnet import ResNet
@@ -125,6 +143,12 @@ class IDSNN(ResponseKD):
             )
 
     def init_student(self, student: nn.Module, teacher: nn.Module | None) -> dict[str, Any]:
+        from snn2hw.distill.kdsnn import student_neuron
+
+        done: dict[str, Any] = {}
+        if self.bn_init:
+            v_th = student_neuron(student).v_th
+            done["bn_weight_init"] = {"value": v_th, "layers": init_bn_to_threshold(student, v_th)}
         if not self.init:
-            return {"initialised_from_teacher": False}
-        return init_from_teacher(student, teacher)
+            return {"initialised_from_teacher": False, **done}
+        return {**init_from_teacher(student, teacher, self.copy_shortcuts), **done}

@@ -98,9 +98,13 @@ class EventCNN(nn.Module):
 
 
 class VGGANN(nn.Module):
-    """VGGSNN's layout with BN + ReLU instead of LIF: the ANN teacher for DVS-Gesture / CIFAR10-DVS."""
+    """VGGSNN's layout with BN + ReLU instead of LIF: the ANN teacher for DVS-Gesture / CIFAR10-DVS.
 
-    def __init__(self, in_shape: tuple[int, ...], num_classes: int) -> None:
+    head "flatten" (vgg-ann): flatten + dropout + linear; head "pooled" (vgg-ann-gap): global
+    average pooling + linear, which declares a CAM classifier (needed by ckdsnn).
+    """
+
+    def __init__(self, in_shape: tuple[int, ...], num_classes: int, head: str = "flatten") -> None:
         super().__init__()
         c, h, w = in_shape
         layers: list[nn.Module] = []
@@ -120,11 +124,20 @@ class VGGANN(nn.Module):
         n_pools = VGGSNN_CFG.count("A")
         if _pooled(min(h, w), n_pools) < 1:
             raise ConfigError(f"vgg-ann needs frames of at least 16x16 pixels (got {h}x{w}); raise --frame-size")
-        self.classifier = None
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Dropout(0.2),
-            nn.Linear(c_in * _pooled(h, n_pools) * _pooled(w, n_pools), num_classes),
-        )
+        if head == "pooled":  # vgg-ann-gap: global average pooling + linear, so CAM applies
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, num_classes))
+            self.classifier = "head.2"
+        else:
+            self.classifier = None
+            self.head = nn.Sequential(
+                nn.Flatten(), nn.Dropout(0.2),
+                nn.Linear(c_in * _pooled(h, n_pools) * _pooled(w, n_pools), num_classes),
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(event_image(x)))
+
+
+def vgg_ann_gap(in_shape: tuple[int, ...], num_classes: int) -> VGGANN:
+    """vgg-ann with a global-average-pooling + linear head (a CAM classifier, for ckdsnn)."""
+    return VGGANN(in_shape, num_classes, head="pooled")

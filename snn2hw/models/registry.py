@@ -10,7 +10,7 @@ from torch import nn
 from snn2hw.errors import CheckpointError, ConfigError
 from snn2hw.models import paper_resnets, paper_vgg, resnet, vgg
 from snn2hw.models.digits import DigitsCNN, digits_snn
-from snn2hw.models.events import VGGANN, EventCNN, nmnist_snn, vggsnn
+from snn2hw.models.events import VGGANN, EventCNN, nmnist_snn, vgg_ann_gap, vggsnn
 from snn2hw.neurons import NeuronSpec
 
 # Spiking students: builder(in_shape, num_classes, timesteps, neuron) -> SpikingNet.
@@ -41,6 +41,7 @@ TEACHERS: dict[str, Callable[..., nn.Module]] = {
     "vgg16": vgg.teacher_builder("vgg16"),
     "event-cnn": EventCNN,
     "vgg-ann": VGGANN,
+    "vgg-ann-gap": vgg_ann_gap,
     "resnet20": resnet.teacher_builder("resnet20"),
     "resnet32x4": resnet.teacher_builder("resnet32x4"),
     **paper_resnets.TEACHERS,
