@@ -9,12 +9,26 @@ import torch
 from torch import nn
 
 from snn2hw.distill.base import FeatureShapes, StepOutputs
-from snn2hw.distill.ckdsnn import (CKDSNN, cam, kd_from_probs, minmax, nld_mixture, noisy_logits,
-                                   sam, samd_loss)
+from snn2hw.distill.ckdsnn import (
+    CKDSNN,
+    cam,
+    kd_from_probs,
+    minmax,
+    nld_mixture,
+    noisy_logits,
+    sam,
+    samd_loss,
+)
 from snn2hw.distill.kd import kd_loss
 from snn2hw.distill.kdsnn import KDSNNResponse, OutputSpikes, masked_l2
-from snn2hw.distill.sastc import (SASTC, instance_rows, pair_distance, row_profile, similarity,
-                                  stm_score)
+from snn2hw.distill.sastc import (
+    SASTC,
+    instance_rows,
+    pair_distance,
+    row_profile,
+    similarity,
+    stm_score,
+)
 from snn2hw.errors import ConfigError
 
 
