@@ -3,10 +3,12 @@
 Same dynamics as functional.lif_step (h = leak * v + x; z = H(h - v_th); hard or soft reset),
 so spikes are identical to the reference path; gradients equal autograd's through the reference.
 The state is fp32 for bf16/fp16 inputs (autocast); spikes and gradients keep the input's dtype.
-It saves only h (pre-reset membrane) and the spikes as bools for backward, writes every step's
-results in place into those two buffers, and runs 3 small ops per step forward and 1 per step
-backward (plus ~8 over all steps) instead of autograd's ~9 + ~12 nodes per step with their
-temporaries (measured on CPU: benchmarks/train_throughput.py).
+It saves only h (pre-reset membrane) and the spikes (the output itself, 0./1. in the state's
+dtype), writes every step's results in place into those two buffers, and runs 3 small ops per
+step forward and 1 per step backward (plus ~8 over all steps) instead of autograd's ~9 + ~12 nodes
+per step with their temporaries. No bool tensors and no where(): on CPU a comparison into a float
+buffer is ~6x faster than into a bool one, and masked_fill / where(mask, scalar, scalar) are
+slower than the float multiply-add that replaces them (benchmarks/train_throughput.py).
 
 Backward, with s_t = surrogate'(h_t - v_th), r_t = z_t (0 when the reset is detached):
     dv_t/dh_t = (1 - z_t) + (v_reset - h_t) * s_t * [attached]          (hard reset)
@@ -40,46 +42,51 @@ class _MultiStepLIF(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, spec: NeuronSpec) -> torch.Tensor:  # type: ignore[override]
         leak, v_th, v_reset = spec.effective_leak, spec.v_th, spec.v_reset
         T = x.shape[0]
-        h_all = torch.empty(x.shape, dtype=state_dtype(x.dtype), device=x.device)
-        m_all = torch.empty(x.shape, dtype=torch.bool, device=x.device)  # spikes, 1 byte each
-        v = h_all[0]  # the state after each step's reset (set at t = 0, read from t = 1)
+        sd = state_dtype(x.dtype)
+        h_all = torch.empty(x.shape, dtype=sd, device=x.device)
+        z_all = torch.empty(x.shape, dtype=sd, device=x.device)  # spikes as 0./1. floats
+        v = torch.empty(x.shape[1:], dtype=sd, device=x.device) if T > 1 else None
         for t in range(T):
-            h, m = h_all[t], m_all[t]  # views: results are written in place, no copies
+            h, z = h_all[t], z_all[t]  # views: results are written in place, no copies
             if t == 0:
                 h.copy_(x[0])
             else:
                 torch.add(x[t], v, alpha=leak, out=h)
-            torch.ge(h, v_th, out=m)  # same as H(h - v_th) for finite floats
-            if t == T - 1:
+            torch.ge(h, v_th, out=z)  # same as H(h - v_th) for floats; a float out is cheaper
+            if t == T - 1:  # than a bool one on CPU
                 break  # the last step's reset is never read
             if spec.reset == "soft":
-                v = torch.add(h, m, alpha=-v_th)  # h - v_th where spiking, else exactly h
+                torch.add(h, z, alpha=-v_th, out=v)  # h - v_th where spiking, else exactly h
             else:
-                v = h.masked_fill(m, v_reset)  # = h * (1 - z) + z * v_reset exactly
-        ctx.save_for_backward(h_all, m_all)
+                torch.addcmul(h, h, z, value=-1.0, out=v)  # h - h * z: exactly 0 or h
+                if v_reset != 0.0:
+                    v.add_(z, alpha=v_reset)  # = h * (1 - z) + z * v_reset exactly
+        ctx.save_for_backward(h_all, z_all)
         ctx.spec, ctx.in_dtype = spec, x.dtype
-        return m_all.to(x.dtype)
+        return z_all if z_all.dtype == x.dtype else z_all.to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad_z: torch.Tensor):  # type: ignore[override]
-        h_all, m_all = ctx.saved_tensors
+        h_all, z_all = ctx.saved_tensors
         s: NeuronSpec = ctx.spec
         leak = s.effective_leak
         sg = _surrogate_grad(h_all - s.v_th, s.surrogate, s.surrogate_width)
-        # carry_t = leak * dv_t/dh_t, built before sg is reused in place
+        # carry_t * c = leak * dv_t/dh_t, built before sg is reused in place
+        c = 1.0
         if s.reset == "soft":
             carry = None if s.detach_reset else torch.mul(sg, -s.v_th * leak).add_(leak)
-        else:
-            # leak * (1 - z) in the state's dtype (where() with scalars gives the default dtype)
-            carry = (torch.where(m_all, 0.0, leak) if h_all.dtype == torch.get_default_dtype()
-                     else torch.full_like(h_all, leak).masked_fill_(m_all, 0.0))
-            if not s.detach_reset:  # + leak * (v_reset - h) * s
-                carry.addcmul_(torch.rsub(h_all, s.v_reset), sg, value=leak)
+        elif s.detach_reset:  # leak * (1 - z) = (z - 1) * -leak
+            carry, c = torch.sub(z_all, 1.0), -leak
+        else:  # leak * (1 - z) + leak * (v_reset - h) * s = (z + (h - v_reset) * s - 1) * -leak
+            carry, c = torch.addcmul(z_all, h_all, sg), -leak
+            if s.v_reset != 0.0:
+                carry.add_(sg, alpha=-s.v_reset)
+            carry.sub_(1.0)
         grad_x = sg.mul_(grad_z)  # dL/dz_t * s_t, then accumulated backwards in place
         g = grad_x[-1]
         for t in range(h_all.shape[0] - 2, -1, -1):
-            g = grad_x[t].add_(g, alpha=leak) if carry is None else grad_x[t].addcmul_(carry[t], g)
-        return grad_x.to(ctx.in_dtype), None
+            g = grad_x[t].add_(g, alpha=leak) if carry is None else grad_x[t].addcmul_(carry[t], g, value=c)
+        return grad_x if grad_x.dtype == ctx.in_dtype else grad_x.to(ctx.in_dtype), None
 
 
 def multistep_lif(x: torch.Tensor, spec: NeuronSpec) -> torch.Tensor:

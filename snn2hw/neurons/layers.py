@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from snn2hw.neurons import functional as F
+from snn2hw.neurons import pooling
 from snn2hw.neurons.surrogates import spike_fn
 
 NeuronKind = Literal["if", "lif", "cuba"]
@@ -135,21 +136,28 @@ class SpikingNeuron(nn.Module):
 
 
 class TimeFolded(nn.Module):
-    """Applies a stateless layer (conv, BN, linear, pooling, flatten) to [T, B, ...] by folding T*B."""
+    """Applies a stateless layer (conv, BN, linear, pooling, flatten) to [T, B, ...] by folding T*B.
 
-    def __init__(self, layer: nn.Module) -> None:
+    fast (on unless set_backend chose "reference"): small CPU average pooling runs as one matrix
+    product (neurons.pooling; same values on spikes, several times faster than avg_pool2d there).
+    """
+
+    def __init__(self, layer: nn.Module, fast: bool = True) -> None:
         super().__init__()
         self.layer = layer
+        self.fast = fast
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t, b = x.shape[:2]
-        y = self.layer(x.flatten(0, 1))
+        x = x.flatten(0, 1)
+        k = pooling.fast_pool_kernel(self.layer, x) if self.fast else None
+        y = self.layer(x) if k is None else pooling.avg_pool_mm(x, k)
         return y.reshape(t, b, *y.shape[1:])
 
 
 def set_backend(model: nn.Module, backend: str) -> nn.Module:
     """Select the neuron implementation of every SpikingNeuron in model (auto, fused, reference,
-    triton)."""
+    triton); reference also runs TimeFolded layers as plain PyTorch (no fast pooling)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown neuron backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend in ("fused", "triton"):
@@ -160,4 +168,6 @@ def set_backend(model: nn.Module, backend: str) -> nn.Module:
     for m in model.modules():
         if isinstance(m, SpikingNeuron):
             m.backend = backend  # type: ignore[assignment]
+        elif isinstance(m, TimeFolded):
+            m.fast = backend != "reference"  # reference: plain PyTorch layers throughout
     return model
