@@ -180,7 +180,7 @@ def bench_gesture_vggsnn(samples: int, tmp: Path, timesteps: int = 16) -> dict:
     write_netx(path, q)
     rng = np.random.default_rng(0)
     x = np.minimum(rng.poisson(1.5, (samples, timesteps, 2, 32, 32)), 15)
-    r = run_sequence_both(path, x)
+    r = run_sequence_both(path, x, timeout_s=3000)
     return {"arch": "vggsnn", "in_shape": [2, 32, 32], "timesteps": timesteps,
             "weights": "random", "input": "Poisson(1.5) event counts per pixel and bin, <= 15",
             "layers": len(q.layers), "agreement_samples": samples, "agreement": r["agreement"],
