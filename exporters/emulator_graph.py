@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from exporters.emulator import cuba_step, signed_clamp
-from exporters.quantize_graph import QuantGraph, QuantSynapse
+from exporters.quantize_graph import QuantGraph
 
 
 class GraphEmulator:

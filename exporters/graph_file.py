@@ -23,7 +23,12 @@ import numpy as np
 
 from exporters.errors import SimulationError
 from exporters.quantize_graph import (
-    FORMAT, Population, QuantGraph, QuantPopulation, QuantSynapse, Synapse,
+    FORMAT,
+    Population,
+    QuantGraph,
+    QuantPopulation,
+    QuantSynapse,
+    Synapse,
 )
 
 GRAPH_FILE = "model.graph.h5"

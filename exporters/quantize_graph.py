@@ -27,8 +27,20 @@ import numpy as np
 
 from exporters.errors import ExportError
 from exporters.quantize import (
-    A_IN_MAX, BIAS_MAX, BIAS_MIN, DECAY_ONE, READOUT_V_MAX, VTH_MAX, W_MAX, W_MIN,
-    _fuse_pool_conv, _fuse_pool_dense, _limit, _pair, _rel, neuron_params,
+    A_IN_MAX,
+    BIAS_MAX,
+    BIAS_MIN,
+    DECAY_ONE,
+    READOUT_V_MAX,
+    VTH_MAX,
+    W_MAX,
+    W_MIN,
+    _fuse_pool_conv,
+    _fuse_pool_dense,
+    _limit,
+    _pair,
+    _rel,
+    neuron_params,
 )
 
 FORMAT = "snn2hw-loihi-graph-1"

@@ -28,7 +28,7 @@ def load_target(name: str) -> dict[str, Any]:
 def layer_counts(q: QuantizedNet) -> list[dict[str, Any]]:
     """Per layer: neurons, synapses (non-zero connections actually wired), fan-in, fan-out."""
     rows = []
-    for i, lay in enumerate(q.layers):
+    for lay in q.layers:
         fl = lay.float_layer
         n_out = int(np.prod(fl.out_shape))
         if lay.kind == "conv":

@@ -51,8 +51,14 @@ def print_summary(r: dict[str, Any], paths: dict[str, Path]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from profilers.report import (ENERGY_DEFINITIONS, energy_str, paper_ratio, ratio_str, si,
-                                  status_label)
+    from profilers.report import (
+        ENERGY_DEFINITIONS,
+        energy_str,
+        paper_ratio,
+        ratio_str,
+        si,
+        status_label,
+    )
 
     con = Console()
     t = r["totals"]

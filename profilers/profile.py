@@ -154,10 +154,9 @@ def emulator_activity(export_dir: Path, loader, plans: list[LayerPlan]) -> tuple
     import numpy as np
 
     from exporters.emulator import Emulator, run_samples
+    from exporters.graph_pipeline import is_graph_export
     from exporters.pipeline import encode_inputs, open_target
     from profilers.activity import activity_from_spikes
-
-    from exporters.graph_pipeline import is_graph_export
 
     x = torch.cat([xb for xb, _ in loader]).numpy()
     y = torch.cat([yb for _, yb in loader]).numpy()

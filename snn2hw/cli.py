@@ -6,7 +6,7 @@ import functools
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Optional
 
 import typer
 
@@ -185,7 +185,7 @@ def _pct(x: Optional[float]) -> str:
 @user_errors
 def distill(
     config: Optional[Path] = ConfigOpt,
-    set_: Optional[List[str]] = SetOpt,
+    set_: Optional[list[str]] = SetOpt,
     name: Optional[str] = NameOpt,
     runs_dir: Optional[str] = RunsDirOpt,
     dataset: Optional[str] = DatasetOpt,
@@ -261,7 +261,7 @@ def distill(
 @user_errors
 def teacher(
     config: Optional[Path] = ConfigOpt,
-    set_: Optional[List[str]] = SetOpt,
+    set_: Optional[list[str]] = SetOpt,
     name: Optional[str] = TeacherNameOpt,
     runs_dir: Optional[str] = RunsDirOpt,
     dataset: Optional[str] = DatasetOpt,

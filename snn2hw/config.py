@@ -207,7 +207,7 @@ FALLBACK_TIMESTEPS = 4
 EVENT_TEACHERS = ("event-cnn", "vgg-ann", "vgg-ann-gap")
 
 
-def teacher_train_config(cfg: "RunConfig") -> "TrainConfig":
+def teacher_train_config(cfg: RunConfig) -> TrainConfig:
     """train.* with the teacher's own optimisation keys (teacher.optimizer, ...) where set."""
     keys = ("optimizer", "momentum", "nesterov", "weight_decay", "schedule", "milestones", "gamma")
     given = {k: getattr(cfg.teacher, k) for k in keys if getattr(cfg.teacher, k) is not None}
@@ -220,7 +220,7 @@ METHOD_NEURONS: dict[str, str] = {"kdsnn": "kdsnn", "kdsnn-feature": "kdsnn", "i
 FALLBACK_NEURON = "tet"
 
 
-def with_dataset_defaults(cfg: "RunConfig") -> "RunConfig":
+def with_dataset_defaults(cfg: RunConfig) -> RunConfig:
     """A copy with null arch/timesteps/neuron keys replaced by the dataset's and method's defaults
     (runs save this)."""
     teacher, student = DEFAULT_ARCHS.get(cfg.data.dataset, FALLBACK_ARCHS)

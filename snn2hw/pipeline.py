@@ -13,8 +13,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from snn2hw import distributed
-from snn2hw.config import (RunConfig, config_from_dict, load_yaml, teacher_train_config,
-                           with_dataset_defaults)
+from snn2hw.config import (
+    RunConfig,
+    config_from_dict,
+    load_yaml,
+    teacher_train_config,
+    with_dataset_defaults,
+)
 from snn2hw.data import DatasetBundle, EventOptions, load_dataset
 from snn2hw.distill import FeatureShapes, StepOutputs, build_method
 from snn2hw.distill.taps import TeacherTaps, classifier_weight
@@ -25,10 +30,18 @@ from snn2hw.models.weights import load_teacher_weights
 from snn2hw.neurons import PRESETS, NeuronSpec, set_backend
 from snn2hw.progress import Reporter
 from snn2hw.runs import (
-    CONFIG_FILE, METRICS_FILE, TEACHER_CKPT, RunDir, atomic_write_text, load_checkpoint, load_state,
-    new_run_name, open_run, save_checkpoint,
+    CONFIG_FILE,
+    METRICS_FILE,
+    TEACHER_CKPT,
+    RunDir,
+    atomic_write_text,
+    load_checkpoint,
+    load_state,
+    new_run_name,
+    open_run,
+    save_checkpoint,
 )
-from snn2hw.train import Phase, evaluate, eval_loader, fit, resolve_device
+from snn2hw.train import Phase, eval_loader, evaluate, fit, resolve_device
 from snn2hw.train_step import check_step_options
 
 

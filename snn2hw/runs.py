@@ -11,7 +11,12 @@ import torch
 
 from snn2hw.errors import CheckpointError
 from snn2hw.fileio import (  # atomic_write_* are also imported from here by callers
-    FileSystemError, atomic_write_bytes, atomic_write_text, ensure_dir, is_user_os_error, os_error,
+    FileSystemError,
+    atomic_write_bytes,
+    atomic_write_text,
+    ensure_dir,
+    is_user_os_error,
+    os_error,
 )
 
 CHECKPOINT_FORMAT = "snn2hw-checkpoint/1"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tiny_run import TINY_ARGS
 
 

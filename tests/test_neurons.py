@@ -9,7 +9,7 @@ import torch
 
 from snn2hw.neurons import PRESETS, NeuronSpec, SpikingNeuron
 from snn2hw.neurons import functional as F
-from snn2hw.neurons.surrogates import SURROGATE_GRADS, heaviside, spike_fn
+from snn2hw.neurons.surrogates import heaviside, spike_fn
 
 X = torch.tensor([0.6, 0.6, 0.6, 0.3, 1.2, 0.0])
 

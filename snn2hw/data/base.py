@@ -17,7 +17,7 @@ class DatasetBundle:
     """Shape of one sample without batch (and without time for event frames)."""
     num_classes: int
 
-    def limited(self, train_subset: int | None, test_subset: int | None, seed: int) -> "DatasetBundle":
+    def limited(self, train_subset: int | None, test_subset: int | None, seed: int) -> DatasetBundle:
         """A seeded random subset of each split (for quick runs); None keeps a split whole."""
         g = torch.Generator().manual_seed(seed)
 

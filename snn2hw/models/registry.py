@@ -66,7 +66,7 @@ class ModelSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelSpec":
+    def from_dict(cls, d: dict) -> ModelSpec:
         try:
             return cls(
                 role=d["role"], arch=d["arch"], in_shape=tuple(d["in_shape"]),

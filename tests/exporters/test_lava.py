@@ -87,7 +87,6 @@ def test_cli_compare_reports_float_emulator_lava_and_agreement(tiny_run, cli, tm
 def test_dense_synaptic_delays_match_lava(tmp_path):
     """netx 'delay' datasets (per output neuron, per input) run through DelayDense identically."""
     import torch
-
     from export_helpers import cuba, write_netx_file
 
     rng = np.random.default_rng(3)
