@@ -240,3 +240,29 @@ def test_cli_compare_on_a_slayer_file_agrees_with_lava(cli, tmp_path):
     data = json.loads((tmp_path / "c.json").read_text())
     assert [a["identical_fraction"] for a in data["agreement"]] == [1.0, 1.0, 1.0]
     assert data["readout_equal"] is True and "agreement 0:input" in r.output
+
+
+LAVA_DL = FIX / "lava_dl"  # lava-dl's own files (provenance in its README.md)
+
+
+def _oxford_drive(n: int, steps: int, seed: int) -> np.ndarray:
+    """Oxford's weights are 79% negative, so random spikes keep it silent: each step, fire the
+    inputs with positive weights onto one random hidden neuron (every layer then fires)."""
+    import h5py
+
+    with h5py.File(LAVA_DL / "oxford.net") as f:
+        w = f["layer/0/weight"][()]
+    rows = np.random.default_rng(seed).integers(len(w), size=(n, steps))
+    return (w[rows] > 0).astype(np.int64)
+
+
+@pytest.mark.lava
+@needs_lava
+def test_lava_dl_tiny_file_matches_lava():
+    _vs_lava(LAVA_DL / "tiny.net", _spikes((3, 16, 16), 2, 12, 11, 0.3))
+
+
+@pytest.mark.lava
+@needs_lava
+def test_lava_dl_oxford_tutorial_network_matches_lava():
+    _vs_lava(LAVA_DL / "oxford.net", _oxford_drive(2, 40, 11))
