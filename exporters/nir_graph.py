@@ -228,7 +228,8 @@ def student_to_nir_graph(model: SpikingNet):
     node, _ = b.synapse("readout", ro, None, shape)
     if isinstance(b.nodes[last], nir.Affine):  # fc head without a neuron: fold into the readout
         fc = b.nodes.pop(last)
-        node.weight, node.bias = fold_trailing_linear(node.weight, node.bias, fc.weight, fc.bias)
+        w, bias = fold_trailing_linear(node.weight, node.bias, fc.weight, fc.bias)
+        node = nir.Affine(weight=w, bias=bias)
         (prev,) = [a for a, c in b.edges if c == last]
         b.edges = [(a, c) for a, c in b.edges if c != last]
         last = prev

@@ -123,3 +123,147 @@ def test_student_exports_and_emulates_or_is_refused_by_name(arch, tmp_path):
         s = np.asarray(s)
         assert s.shape[:2] == (T, 1) and int(np.prod(s.shape[2:])) == int(np.prod(shapes[name])), name
         assert set(np.unique(s)) <= {0, 1}, name
+
+
+def _resnetd_student(fc_head: bool) -> torch.nn.Module:
+    """stem conv-BN-LIF, a stride-2 ResNet-D block (avg-pool + 1x1-conv shortcut, spiking end),
+    global pooling, flatten, [fc without neuron], readout: the CKDSNN layout made spiking."""
+    from torch import nn
+
+    from snn2hw.models.paper_resnets import ResNetDBlock
+    from snn2hw.models.spiking import SpikingNet
+    from snn2hw.neurons import SpikingNeuron, TimeFolded
+
+    torch.manual_seed(3)
+    spec = PRESETS["idsnn"]
+    body = nn.Sequential()
+    body.add_module("conv1", TimeFolded(nn.Conv2d(1, 4, 3, 1, 1, bias=False)))
+    body.add_module("bn", TimeFolded(nn.BatchNorm2d(4)))
+    body.add_module("spike", SpikingNeuron(spec))
+    body.add_module("layer1", nn.Sequential(ResNetDBlock(4, 6, 2, spec)))
+    body.add_module("avgpool", TimeFolded(nn.AdaptiveAvgPool2d(1)))
+    body.add_module("flatten", TimeFolded(nn.Flatten()))
+    width = 6
+    if fc_head:
+        body.add_module("fc2", TimeFolded(nn.Linear(6, 5)))
+        width = 5
+    net = SpikingNet(body, nn.Linear(width, CLASSES), timesteps=T, in_shape=(1, 8, 8))
+    randomize_bn(net)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d):
+                m.weight.mul_(3.0)
+    return net.eval()
+
+
+@pytest.mark.parametrize("fc_head", [False, True])
+def test_resnetd_block_with_pooled_shortcut_and_fc_head(fc_head, tmp_path):
+    """The avg-pool in the ResNet-D shortcut is folded into its 1x1 conv (kernel 2, stride 2), a
+    linear head without a neuron is folded into the readout: both exact in float, and emulated."""
+    from exporters.quantize_graph import lower_graph
+
+    model = _resnetd_student(fc_head)
+    x = torch.rand(3, 1, 8, 8)
+    graph = student_to_nir_graph(model)
+    assert ("layer1.0.downsample.0", "layer1.0.downsample") in graph.edges
+    assert "fc2" not in graph.nodes and graph.nodes["readout"].weight.shape == (CLASSES, 6)
+    with torch.no_grad():
+        np.testing.assert_allclose(graph_to_student(graph)(x).numpy(), model(x).numpy(),
+                                   rtol=1e-5, atol=1e-5)
+    _, syns = lower_graph(graph)
+    sc = next(s for s in syns if s.name == "layer1.0.downsample")
+    assert sc.weight.shape[2:] == (2, 2) and sc.stride == (2, 2) and sc.dst == "layer1.0.spike2"
+    # avgpool(2) then a 1x1 conv = a 2x2 stride-2 conv with weights w / 4
+    w = model.body.layer1[0].downsample[1].layer.weight.detach().numpy().astype(np.float64)
+    bn = model.body.layer1[0].downsample[2].layer
+    g = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach().numpy()
+    np.testing.assert_allclose(sc.weight, np.repeat(np.repeat(w * g[:, None, None, None] / 4, 2, 2), 2, 3),
+                               rtol=1e-5)
+    v, spikes, _ = _emulate_graph(graph, x, tmp_path)
+    assert v.shape == (1, CLASSES) and spikes["layer1.0.spike2"].shape == (T, 1, 6, 4, 4)
+
+
+def test_chain_fc_head_without_neuron_is_folded_into_the_readout():
+    """A sequential student ending in flatten -> fc (no neuron) -> readout exports as one readout."""
+    from torch import nn
+
+    from exporters.nir import nir_to_student, student_to_nir
+    from exporters.quantize import quantize
+    from snn2hw.models.spiking import SpikingNet
+    from snn2hw.neurons import SpikingNeuron, TimeFolded
+
+    torch.manual_seed(0)
+    body = nn.Sequential()
+    body.add_module("stage1", nn.Sequential())
+    body.stage1.add_module("conv0", TimeFolded(nn.Conv2d(1, 4, 3, padding=1)))
+    body.stage1.add_module("sn0", SpikingNeuron(PRESETS["idsnn"]))
+    body.add_module("gap", TimeFolded(nn.AdaptiveAvgPool2d(1)))
+    body.add_module("flatten", TimeFolded(nn.Flatten()))
+    body.add_module("fc", TimeFolded(nn.Linear(4, 7)))
+    net = SpikingNet(body, nn.Linear(7, CLASSES), timesteps=T, in_shape=(1, 8, 8)).eval()
+    graph = student_to_nir(net)
+    assert "stage1.conv0" in graph.nodes and "fc" not in graph.nodes
+    x = torch.rand(4, 1, 8, 8)
+    with torch.no_grad():
+        np.testing.assert_allclose(nir_to_student(graph)(x).numpy(), net(x).numpy(), rtol=1e-5,
+                                   atol=1e-5)
+    q = quantize(graph)
+    assert [lay.kind for lay in q.layers][-1] == "dense" and len(q.layers) == 2
+
+
+@pytest.mark.slow  # ~5 min on the shared 2-core machine (simulate --compare + two profiles)
+@pytest.mark.parametrize("arch", ["vgg11-sastc"])
+def test_cli_export_simulate_profile_for_paper_students(arch, tiny_run, cli, tmp_path):
+    """The user's path on a run whose student is a paper architecture (digits-sized input)."""
+    import shutil
+
+    from snn2hw.runs import load_checkpoint, save_checkpoint
+
+    run = tmp_path / arch
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("export"))
+    ck = load_checkpoint(run / "student.pt")
+    ck["model"]["arch"] = arch
+    model = build_model(ModelSpec.from_dict(ck["model"])).eval()
+    randomize_bn(model)
+    ck["state_dict"] = model.state_dict()
+    save_checkpoint(run / "student.pt", ck)
+    r = cli("export", run, "--target", "loihi")
+    assert r.exit_code == 0, r.output
+    r = cli("simulate", run / "export", "--samples", "4", "--compare")
+    assert r.exit_code == 0, r.output
+    for target in (run, run / "export"):
+        r = cli("profile", target, "--samples", "4")
+        assert r.exit_code == 0, r.output
+
+
+def test_profiler_walks_resnetd_block_with_pooled_shortcut():
+    """The run profiler names the ResNet-D block's populations and counts the pooled shortcut:
+    avg-pool 2 then a 1x1 conv to 6 channels = each input spike reaches exactly 6 synapses."""
+    from profilers import ops
+    from profilers.graph import walk
+
+    model = _resnetd_student(fc_head=False)
+    plans = {p.name: p for p in walk(model)}
+    sc = plans["layer1.0.downsample"]
+    assert sc.source == "spike" and sc.neuron is None
+    assert plans["layer1.0.conv2"].neuron == "layer1.0.spike2"
+    assert plans["readout"].source == "layer1.0.spike2"
+    seen = {}
+    h = model.body.spike.register_forward_hook(lambda m, i, o: seen.setdefault("s", o.detach()))
+    with torch.no_grad():
+        model(torch.rand(3, 1, 8, 8))
+    h.remove()
+    s = seen["s"].sum(1)
+    fan = ops.fanout_map(sc.chain, tuple(s.shape[1:]))
+    assert torch.equal(fan, torch.full_like(fan, 6))
+    assert float(ops.synops(s, fan).sum()) == 6 * float(s.sum()) > 0
+
+
+def test_profiler_refuses_analog_relu_block_by_name():
+    from profilers.errors import ProfileError
+    from profilers.graph import walk
+
+    model = build_model(ModelSpec("student", "resnet19-ckdsnn", (3, 8, 8), CLASSES, T,
+                                  PRESETS["idsnn"]))
+    with pytest.raises(ProfileError, match=r"layer3\.1\.spike2.*ReLU"):
+        walk(model)
