@@ -267,3 +267,14 @@ def test_profiler_refuses_analog_relu_block_by_name():
                                   PRESETS["idsnn"]))
     with pytest.raises(ProfileError, match=r"layer3\.1\.spike2.*ReLU"):
         walk(model)
+
+
+def test_qat_refuses_bn_students_by_layer_name():
+    """VGG students (nested stages, BN folded on export) get a named refusal, not an AttributeError."""
+    from exporters.nir import student_to_nir
+    from exporters.qat import grids
+    from exporters.quantize import quantize
+
+    model, _ = _build("vgg11-sastc")
+    with pytest.raises(ExportError, match=r"qat-epochs.*'block0\.bn0'"):
+        grids(model, quantize(student_to_nir(model)))
