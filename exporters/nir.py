@@ -85,7 +85,7 @@ def student_to_nir(model: SpikingNet):
     order = ["input"]
     neurons: dict[str, dict] = {}
     dt = None
-    children = list(model.body.named_children())
+    children = flat_children(model.body)
     x = torch.zeros(1, *shape)
     i = 0
     while i < len(children):
@@ -113,6 +113,13 @@ def student_to_nir(model: SpikingNet):
             node = neuron_node(inner.spec, shape, name)
             neurons[name] = inner.spec.to_dict()
             dt = inner.spec.dt if dt is None else dt
+        elif isinstance(inner, nn.AdaptiveAvgPool2d):
+            k = global_pool_kernel(name, inner, shape)
+            if k == (1, 1):  # pooling a 1x1 map: the identity, no node
+                i += 1
+                continue
+            node = nir.AvgPool2d(kernel_size=np.array(k), stride=np.array(k),
+                                 padding=np.zeros(2, dtype=int))
         elif isinstance(inner, nn.AvgPool2d):
             if inner.padding not in (0, (0, 0)) or inner.ceil_mode:
                 raise ExportError(f"layer {name!r}: average pooling with padding/ceil_mode cannot be "
@@ -133,8 +140,12 @@ def student_to_nir(model: SpikingNet):
     ro = _unwrap(model.readout)
     if not isinstance(ro, nn.Linear):
         raise ExportError(unsupported_message("readout", ro))
-    nodes["readout"] = nir.Affine(weight=_np(ro.weight), bias=_np(ro.bias) if ro.bias is not None
-                                  else np.zeros(ro.out_features, np.float32))
+    w_ro = _np(ro.weight)
+    b_ro = _np(ro.bias) if ro.bias is not None else np.zeros(ro.out_features, np.float32)
+    if isinstance(nodes[order[-1]], nir.Affine):  # fc head without a neuron: fold into the readout
+        last = nodes.pop(order.pop())
+        w_ro, b_ro = fold_trailing_linear(w_ro, b_ro, last.weight, last.bias)
+    nodes["readout"] = nir.Affine(weight=w_ro, bias=b_ro)
     nodes["output"] = nir.Output(output_type=np.array([ro.out_features]))
     order += ["readout", "output"]
     edges = list(pairwise(order))
@@ -146,6 +157,34 @@ def student_to_nir(model: SpikingNet):
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
 
 
+def flat_children(seq: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
+    """The modules of a body with nested nn.Sequential stages inlined (dotted names: stage1.conv0)."""
+    out: list[tuple[str, nn.Module]] = []
+    for name, mod in seq.named_children():
+        if type(mod) is nn.Sequential:
+            out += flat_children(mod, f"{prefix}{name}.")
+        else:
+            out.append((f"{prefix}{name}", mod))
+    return out
+
+
+def global_pool_kernel(name: str, mod: nn.AdaptiveAvgPool2d, shape: tuple[int, ...]) -> tuple[int, int]:
+    """The AvgPool2d kernel (= stride) that global adaptive average pooling of `shape` amounts to."""
+    osz = np.broadcast_to(np.array(mod.output_size, dtype=object), (2,))
+    if any(o not in (1, None) for o in osz) or len(shape) != 3:
+        raise ExportError(f"layer {name!r}: only global adaptive average pooling (output 1) "
+                          "can be exported; use AdaptiveAvgPool2d(1) or AvgPool2d(k)")
+    return int(shape[1]), int(shape[2])
+
+
+def fold_trailing_linear(w_ro: np.ndarray, b_ro: np.ndarray, w: np.ndarray, b: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """readout(fc(x)) with no neuron between them is one linear map: (W_ro W, W_ro b + b_ro)."""
+    w64, b64 = np.asarray(w, np.float64), np.asarray(b, np.float64)
+    wr = np.asarray(w_ro, np.float64)
+    return (wr @ w64).astype(np.float32), (wr @ b64 + np.asarray(b_ro, np.float64)).astype(np.float32)
+
+
 def unsupported_message(name: str, mod: nn.Module) -> str:
     """Why a layer cannot go to Loihi/netx and what to use instead."""
     kind = type(mod).__name__
@@ -155,6 +194,10 @@ def unsupported_message(name: str, mod: nn.Module) -> str:
                       "student architecture in snn2hw.models already pools by averaging"),
         "BatchNorm2d": "put BN directly after a conv/linear layer so it can be folded, or drop it",
         "BatchNorm1d": "put BN directly after a linear layer so it can be folded, or drop it",
+        "ReLU": ("Loihi neurons spike: an analog ReLU activation has no on-chip equivalent; "
+                 "replace it with a SpikingNeuron (for resnet19-ckdsnn, whose last block ends in "
+                 "a ReLU as in the CKDSNN code, distill --student-arch resnet19-tet: the same "
+                 "3-3-2 ResNet-19 with a spiking last block) and distill again"),
     }.get(kind, "Loihi/netx runs only feed-forward chains of conv, linear, average pooling, "
           "flatten and spiking neurons: no residual adds, concatenation or other layers; rewrite "
           "the student without it")
@@ -297,7 +340,7 @@ def nir_to_student(graph, dt: float | None = None) -> SpikingNet:
             conv.weight.data.copy_(w)
             b = np.zeros(w.shape[0]) if node.bias is None else np.asarray(node.bias)
             conv.bias.data.copy_(torch.tensor(b, dtype=torch.float32))
-            body.add_module(name, TimeFolded(conv))
+            body.add_module(name.replace(".", "_"), TimeFolded(conv))
         elif isinstance(node, (nir.Affine, nir.Linear)):
             w = torch.tensor(np.asarray(node.weight), dtype=torch.float32)
             lin = nn.Linear(w.shape[1], w.shape[0])
@@ -308,19 +351,19 @@ def nir_to_student(graph, dt: float | None = None) -> SpikingNet:
             if name == readout_name:
                 readout = lin
             else:
-                body.add_module(name, TimeFolded(lin))
+                body.add_module(name.replace(".", "_"), TimeFolded(lin))
         elif isinstance(node, (nir.IF, nir.LIF, nir.CubaLIF)):
             spec, gain, drive = neuron_from_node(name, node, dt, extra.get(name))
             _fold_gain(body, name, gain, drive)
-            body.add_module(name, SpikingNeuron(spec))
+            body.add_module(name.replace(".", "_"), SpikingNeuron(spec))
         elif isinstance(node, (nir.AvgPool2d, nir.SumPool2d)):
-            body.add_module(name, TimeFolded(nn.AvgPool2d(
+            body.add_module(name.replace(".", "_"), TimeFolded(nn.AvgPool2d(
                 tuple(np.broadcast_to(np.ravel(node.kernel_size), 2).tolist()),
                 tuple(np.broadcast_to(np.ravel(node.stride), 2).tolist()),
                 tuple(np.broadcast_to(np.ravel(node.padding), 2).tolist()),
                 divisor_override=1 if isinstance(node, nir.SumPool2d) else None)))
         elif isinstance(node, nir.Flatten):
-            body.add_module(name, TimeFolded(nn.Flatten()))
+            body.add_module(name.replace(".", "_"), TimeFolded(nn.Flatten()))
         else:
             raise ExportError(f"NIR node {name!r} ({type(node).__name__}) has no PyTorch mapping "
                               "here (the float interpreter exporters.nir_sim runs every NIR node)")

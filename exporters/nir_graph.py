@@ -21,7 +21,15 @@ import torch
 from torch import nn
 
 from exporters.errors import ExportError
-from exporters.nir import _np, _spec_from_node, _unwrap, fold_bn, neuron_node, unsupported_message
+from exporters.nir import (
+    _np,
+    _spec_from_node,
+    _unwrap,
+    fold_bn,
+    fold_trailing_linear,
+    neuron_node,
+    unsupported_message,
+)
 from snn2hw.models.resnet import SpikingBasicBlock
 from snn2hw.models.spiking import SpikingNet
 from snn2hw.neurons import SpikingNeuron, TimeFolded
@@ -29,9 +37,26 @@ from snn2hw.neurons import SpikingNeuron, TimeFolded
 FORMAT = "snn2hw-nir-graph-1"
 
 
+def _block_fields(blk: nn.Module) -> tuple[str, str, str] | None:
+    """(first activation, last activation, shortcut) attribute names of a residual block, or None.
+
+    SpikingBasicBlock (snn2hw.models.resnet), ResNetDBlock (CKDSNN, avg-pool + 1x1-conv shortcut)
+    and TETBlock (TET / SASTC) all compute act2(bn2(conv2(act1(bn1(conv1 x)))) + shortcut(x)).
+    """
+    from snn2hw.models.paper_resnets import ResNetDBlock, TETBlock
+
+    if isinstance(blk, SpikingBasicBlock):
+        return "sn1", "sn2", "shortcut"
+    if isinstance(blk, ResNetDBlock):
+        return "spike1", "spike2", "downsample"
+    if isinstance(blk, TETBlock):
+        return "act1", "act2", "downsample"
+    return None
+
+
 def is_graph_student(model: nn.Module) -> bool:
     """True when the student holds residual blocks (needs the graph export, not the chain)."""
-    return any(isinstance(m, SpikingBasicBlock) for m in model.modules())
+    return any(_block_fields(m) is not None for m in model.modules())
 
 
 class _Builder:
@@ -114,7 +139,7 @@ def _walk(b: _Builder, prefix: str, mods: list[tuple[str, nn.Module]], src: str,
         name = f"{prefix}{local}"
         inner = _unwrap(mod)
         nxt = _unwrap(mods[i + 1][1]) if i + 1 < len(mods) else None
-        if isinstance(inner, SpikingBasicBlock):
+        if _block_fields(inner) is not None:
             src, shape = _block(b, name, inner, src, shape)
         elif isinstance(inner, nn.Sequential):
             src, shape = _walk(b, f"{name}.", list(inner.named_children()), src, shape)
@@ -126,8 +151,9 @@ def _walk(b: _Builder, prefix: str, mods: list[tuple[str, nn.Module]], src: str,
         elif isinstance(inner, SpikingNeuron):
             src = b.neuron(name, inner, shape, [src])
         elif isinstance(inner, (nn.AvgPool2d, nn.AdaptiveAvgPool2d)):
-            node, shape = _pool_node(name, inner, shape)
-            src = b.add(name, node, [src])
+            node, out = _pool_node(name, inner, shape)
+            if out != shape:  # pooling a 1x1 map is the identity: no node
+                src, shape = b.add(name, node, [src]), out
         elif isinstance(inner, nn.Flatten):
             src = b.add(name, nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0,
                                           end_dim=-1), [src])
@@ -138,29 +164,52 @@ def _walk(b: _Builder, prefix: str, mods: list[tuple[str, nn.Module]], src: str,
     return src, shape
 
 
-def _block(b: _Builder, p: str, blk: SpikingBasicBlock, src: str, shape: tuple[int, ...]):
-    """One residual block: main path conv1-sn1-conv2 and the shortcut both end in p.sn2."""
+def _activation(p: str, attr: str, mod: nn.Module) -> SpikingNeuron:
+    """A block's activation; an analog one (ReLU) is refused by name with the fix."""
+    if not isinstance(mod, SpikingNeuron):
+        raise ExportError(unsupported_message(f"{p}.{attr}", mod))
+    return mod
+
+
+def _block(b: _Builder, p: str, blk: nn.Module, src: str, shape: tuple[int, ...]):
+    """One residual block: main path conv1-act1-conv2 and the shortcut both end in p.act2.
+
+    The shortcut is empty (identity), conv-BN (1x1, strided) or avgpool-conv-BN (ResNet-D)."""
+    a1, a2, sc_attr = _block_fields(blk)
+    sn1 = _activation(p, a1, getattr(blk, a1))
+    sn2 = _activation(p, a2, getattr(blk, a2))
     n1, s1 = b.synapse(f"{p}.conv1", _unwrap(blk.conv1), _unwrap(blk.bn1), shape)
     b.add(f"{p}.conv1", n1, [src])
-    b.neuron(f"{p}.sn1", blk.sn1, s1, [f"{p}.conv1"])
+    b.neuron(f"{p}.{a1}", sn1, s1, [f"{p}.conv1"])
     n2, s2 = b.synapse(f"{p}.conv2", _unwrap(blk.conv2), _unwrap(blk.bn2), s1)
-    b.add(f"{p}.conv2", n2, [f"{p}.sn1"])
-    sc = list(blk.shortcut.named_children())
+    b.add(f"{p}.conv2", n2, [f"{p}.{a1}"])
+    sc_mod = getattr(blk, sc_attr, None)
+    sc = list(sc_mod.named_children()) if sc_mod is not None else []
     if sc:
-        if len(sc) != 2 or not isinstance(_unwrap(sc[0][1]), nn.Conv2d) \
-                or not isinstance(_unwrap(sc[1][1]), nn.BatchNorm2d):
-            raise ExportError(f"block {p!r}: the shortcut must be a conv followed by BN (or empty)")
-        ns, ss = b.synapse(f"{p}.shortcut", _unwrap(sc[0][1]), _unwrap(sc[1][1]), shape)
+        mods = [_unwrap(m) for _, m in sc]
+        pool = mods[0] if len(mods) == 3 and isinstance(mods[0], nn.AvgPool2d) else None
+        conv_bn = mods[1:] if pool is not None else mods
+        if len(conv_bn) != 2 or not isinstance(conv_bn[0], nn.Conv2d) \
+                or not isinstance(conv_bn[1], nn.BatchNorm2d):
+            raise ExportError(f"block {p!r}: the shortcut must be [avg-pool,] conv, BN (or empty) "
+                              f"to be exported; got {[type(m).__name__ for m in mods]}")
+        s_src, s_shape = src, shape
+        if pool is not None:
+            pname = f"{p}.{sc_attr}.{sc[0][0]}"
+            pnode, s_shape = _pool_node(pname, pool, shape)
+            s_src = b.add(pname, pnode, [src])
+        sname = f"{p}.{sc_attr}"
+        ns, ss = b.synapse(sname, conv_bn[0], conv_bn[1], s_shape)
         if ss != s2:
             raise ExportError(f"block {p!r}: shortcut output {ss} does not match main path {s2}")
-        b.add(f"{p}.shortcut", ns, [src])
-        srcs = [f"{p}.conv2", f"{p}.shortcut"]
+        b.add(sname, ns, [s_src])
+        srcs = [f"{p}.conv2", sname]
     else:
         if shape != s2:
             raise ExportError(f"block {p!r}: identity shortcut of shape {shape} does not match {s2}")
         srcs = [f"{p}.conv2", src]
-    b.neuron(f"{p}.sn2", blk.sn2, s2, srcs)
-    return f"{p}.sn2", s2
+    b.neuron(f"{p}.{a2}", sn2, s2, srcs)
+    return f"{p}.{a2}", s2
 
 
 def student_to_nir_graph(model: SpikingNet):
@@ -177,6 +226,13 @@ def student_to_nir_graph(model: SpikingNet):
     if not isinstance(ro, nn.Linear):
         raise ExportError(unsupported_message("readout", ro))
     node, _ = b.synapse("readout", ro, None, shape)
+    if isinstance(b.nodes[last], nir.Affine):  # fc head without a neuron: fold into the readout
+        fc = b.nodes.pop(last)
+        w, bias = fold_trailing_linear(node.weight, node.bias, fc.weight, fc.bias)
+        node = nir.Affine(weight=w, bias=bias)
+        (prev,) = [a for a, c in b.edges if c == last]
+        b.edges = [(a, c) for a, c in b.edges if c != last]
+        last = prev
     b.add("readout", node, [last])
     b.add("output", nir.Output(output_type=np.array([ro.out_features])), ["readout"])
     meta = {

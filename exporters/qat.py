@@ -37,13 +37,21 @@ class Grid:
 
 def grids(student: nn.Module, q: QuantizedNet) -> list[Grid]:
     """The rounding grid of every conv/linear module that became a Loihi layer."""
+    from exporters.nir import _unwrap, flat_children
+
+    body = flat_children(student.body)
+    if body and isinstance(_unwrap(body[-1][1]), nn.Linear):
+        raise ExportError(f"--qat-epochs cannot fine-tune layer {body[-1][0]!r}: a linear head "
+                          "without a neuron is folded into the readout on export; use --qat-epochs 0")
+    bns = [n for n, m in body if isinstance(_unwrap(m), (nn.BatchNorm1d, nn.BatchNorm2d))]
+    if bns:  # BN is folded into the conv before it: the conv's own weights are not on the grid
+        raise ExportError(f"--qat-epochs does not support folded BatchNorm (layer {bns[0]!r}); "
+                          "drop BN or use --qat-epochs 0")
     out = []
     for lay in q.layers:
         fl = lay.float_layer
-        mod = student.readout.layer if lay.name == "readout" else \
-            getattr(student.body, lay.name).layer
-        if any(s.startswith("bn") for s in fl.sources):
-            raise ExportError("--qat-epochs does not support folded BatchNorm; drop BN or use 0")
+        mod = _unwrap(student.readout) if lay.name == "readout" else \
+            _unwrap(student.body.get_submodule(lay.name))
         w = mod.weight
         k2 = float(fl.weight.size) / float(w.numel())  # pooling folded in: k^2 copies of w / k^2
         g = fl.gain

@@ -71,9 +71,10 @@ def _leaves(module: nn.Module, prefix: str) -> list[Stage]:
         return out
     if isinstance(module, TimeFolded):
         return _leaves(module.layer, f"{prefix}.layer")
-    from snn2hw.models.resnet import SpikingBasicBlock
+    from exporters.nir_graph import _block_fields
 
-    if isinstance(module, (SpikingNeuron, SpikingBasicBlock)) or isinstance(module, SYNAPTIC + PASS_THROUGH):
+    if isinstance(module, SpikingNeuron) or _block_fields(module) is not None \
+            or isinstance(module, SYNAPTIC + PASS_THROUGH):
         return [Stage(prefix, module)]
     raise ProfileError(
         f"layer {prefix!r} ({type(module).__name__}) is not one the profiler can walk: it counts "
@@ -102,15 +103,16 @@ def walk(model: nn.Module) -> list[LayerPlan]:
     source: str | None = None
     pending: list[Stage] = []
     current: LayerPlan | None = None
-    from snn2hw.models.resnet import SpikingBasicBlock
+    from exporters.nir_graph import _block_fields
 
     for st in stages:
-        if isinstance(st.module, SpikingBasicBlock):
+        fields = _block_fields(st.module)
+        if fields is not None:
             if current is not None:
                 raise ProfileError(f"block {short_name(st.name)!r} follows a synaptic layer with no "
                                    "neuron in between; the profiler cannot walk it")
             plans += _block_plans(st, source, pending)
-            source, pending = short_name(f"{st.name}.sn2"), []
+            source, pending = short_name(f"{st.name}.{fields[1]}"), []
         elif st.is_neuron:
             if current is None:
                 raise ProfileError(
@@ -141,17 +143,32 @@ def _block_plans(st: Stage, source: str | None, pending: list[Stage]) -> list[La
     too (an nn.Identity synapse, fan-out 1): each input spike is one synaptic event into sn2, as
     the Loihi export's one-to-one identity synapse delivers it.
     """
+    from exporters.nir_graph import _block_fields
+    from snn2hw.neurons import SpikingNeuron
+
     blk, p = st.module, st.name
-    sn1, sn2 = short_name(f"{p}.sn1"), short_name(f"{p}.sn2")
+    a1, a2, sc_attr = _block_fields(blk)
+    for a in (a1, a2):
+        if not isinstance(getattr(blk, a), SpikingNeuron):
+            raise ProfileError(f"layer {short_name(f'{p}.{a}')!r} ({type(getattr(blk, a)).__name__}) "
+                               "is not a spiking neuron: SynOps and energy count spikes; replace "
+                               "it with a SpikingNeuron (resnet19-ckdsnn: use resnet19-tet)")
+    sn1, sn2 = short_name(f"{p}.{a1}"), short_name(f"{p}.{a2}")
     conv = lambda m, n: Stage(f"{p}.{n}.layer", m.layer)
     plans = [LayerPlan(short_name(f"{p}.conv1"), conv(blk.conv1, "conv1"), source, list(pending), sn1),
              LayerPlan(short_name(f"{p}.conv2"), conv(blk.conv2, "conv2"), sn1, [], sn2)]
-    sc = list(blk.shortcut.named_children())
+    sc_mod = getattr(blk, sc_attr, None)
+    sc = list(sc_mod.named_children()) if sc_mod is not None else []
     if sc:
-        m = sc[0][1]
-        plans.append(LayerPlan(short_name(f"{p}.shortcut"), Stage(f"{p}.shortcut.0.layer", m.layer),
-                               source, list(pending), None))
+        pre = list(pending)
+        k = 0
+        if isinstance(sc[0][1].layer, nn.AvgPool2d):  # ResNet-D: avg-pool before the 1x1 conv
+            pre.append(Stage(f"{p}.{sc_attr}.{sc[0][0]}.layer", sc[0][1].layer))
+            k = 1
+        plans.append(LayerPlan(short_name(f"{p}.{sc_attr}"),
+                               Stage(f"{p}.{sc_attr}.{sc[k][0]}.layer", sc[k][1].layer),
+                               source, pre, None))
     else:
-        plans.append(LayerPlan(short_name(f"{p}.shortcut"), Stage(f"{p}.shortcut", nn.Identity()),
+        plans.append(LayerPlan(short_name(f"{p}.{sc_attr}"), Stage(f"{p}.{sc_attr}", nn.Identity()),
                                source, list(pending), None, input_of=plans[0].name))
     return plans
