@@ -49,57 +49,26 @@ def run_lava(net_path: str | Path, x_int: np.ndarray, *, timesteps: int, num_lay
              input_message_bits: int, record: bool = True, timeout_s: float = 600.0,
              worker: str = "exporters.lava_worker") -> LavaResult:
     """Run samples x_int [N, *in_shape] through Lava, sample after sample (netx reset schedule)."""
-    if not lava_available():
-        raise SimulationError(
-            "Lava is not installed (lava-nc 0.10 and lava-dl 0.6 need Python 3.10); run "
-            "`uv sync` in the project on Python 3.10, or use --backend emulator"
-        )
-    with tempfile.TemporaryDirectory(prefix="snn2hw-lava-") as tmp:
-        job, out = Path(tmp) / "job.npz", Path(tmp) / "out.npz"
-        cfg = {"net": str(Path(net_path).resolve()), "timesteps": timesteps,
-               "num_layers": num_layers, "input_message_bits": input_message_bits,
-               "record": record}
-        np.savez(job, x=np.asarray(x_int, np.int64), cfg=np.array(json.dumps(cfg)))
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-        proc = subprocess.Popen([sys.executable, "-m", worker, str(job), str(out)], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        try:
-            log, _ = proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            raise SimulationError(
-                f"Lava did not finish within {timeout_s:.0f} s on {net_path} and was stopped; run "
-                "fewer samples (--samples) or use --backend emulator"
-            ) from None
-        finally:
-            _kill_group(proc)
-        if proc.returncode != 0 or not out.is_file():
-            tail = log.decode(errors="replace").strip().splitlines()[-3:]
-            raise SimulationError(
-                f"Lava failed on {net_path} (exit code {proc.returncode}): {' | '.join(tail)}; "
-                "check that the file is a valid netx network, or use --backend emulator"
-            )
-        r = np.load(out)
-        L = num_layers
-        P = timesteps + L
-        n = len(x_int)
-        mons = [r[f"mon{k}"] for k in range(L)] if record else []
-        v = r[f"mon{len(mons)}"]
-        v_read = np.stack([v[i * P + timesteps + L - 1] for i in range(n)])
-        spikes = None
-        if record:
-            spikes = []
-            for k, m in enumerate(mons):
-                idx = np.concatenate([np.arange(i * P + k + 1, i * P + k + 1 + timesteps)
-                                      for i in range(n)])
-                w = m[idx].reshape(n, timesteps, *m.shape[1:]).swapaxes(0, 1)
-                spikes.append(w)
-        comp, run_s, steps = r["timing"]
-        return LavaResult(v_read, spikes, int(steps), float(run_s), float(comp),
-                          raw=mons + [v] if record else None)
+    cfg = {"net": str(Path(net_path).resolve()), "timesteps": timesteps,
+           "num_layers": num_layers, "input_message_bits": input_message_bits, "record": record}
+    r = _run_worker(net_path, np.asarray(x_int, np.int64), cfg, timeout_s, worker)
+    L = num_layers
+    P = timesteps + L
+    n = len(x_int)
+    mons = [r[f"mon{k}"] for k in range(L)] if record else []
+    v = r[f"mon{len(mons)}"]
+    v_read = np.stack([v[i * P + timesteps + L - 1] for i in range(n)])
+    spikes = None
+    if record:
+        spikes = []
+        for k, m in enumerate(mons):
+            idx = np.concatenate([np.arange(i * P + k + 1, i * P + k + 1 + timesteps)
+                                  for i in range(n)])
+            w = m[idx].reshape(n, timesteps, *m.shape[1:]).swapaxes(0, 1)
+            spikes.append(w)
+    comp, run_s, steps = r["timing"]
+    return LavaResult(v_read, spikes, int(steps), float(run_s), float(comp),
+                      raw=mons + [v] if record else None)
 
 
 @dataclass
@@ -134,20 +103,32 @@ def run_lava_streams(net_path: str | Path, x: np.ndarray, *, period: int,
     return LavaStreams(mons[:-1], mons[-1], int(steps), float(run_s), float(comp))
 
 
-def _run_worker(net_path, x: np.ndarray, cfg: dict, timeout_s: float,
-                worker: str = "exporters.lava_worker") -> dict:
-    """Run the Lava worker on (x, cfg) in its own process group; its outputs, loaded."""
+def require_lava() -> None:
+    """Raise the user error that says how to get Lava when it is not installed."""
     if not lava_available():
         raise SimulationError(
             "Lava is not installed (lava-nc 0.10 and lava-dl 0.6 need Python 3.10); run "
             "`uv sync` in the project on Python 3.10, or use --backend emulator"
         )
+
+
+def _run_worker(net_path, x: np.ndarray, cfg: dict, timeout_s: float,
+                worker: str = "exporters.lava_worker", *,
+                timeout_fix: str = "run fewer samples (--samples) or use --backend emulator",
+                failure_fix: str = "check that the file is a valid netx network, or use "
+                                   "--backend emulator",
+                env_defaults: dict[str, str] | None = None) -> dict:
+    """Run a Lava worker module on (x, cfg) in its own process group, killed on timeout or exit;
+    its outputs, loaded. Every Lava runner (netx, streams, graphs, event frames) goes through here."""
+    require_lava()
     with tempfile.TemporaryDirectory(prefix="snn2hw-lava-") as tmp:
         job, out = Path(tmp) / "job.npz", Path(tmp) / "out.npz"
         np.savez(job, x=x, cfg=np.array(json.dumps(cfg)))
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        for k, val in (env_defaults or {}).items():
+            env.setdefault(k, val)
         proc = subprocess.Popen([sys.executable, "-m", worker, str(job), str(out)], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -156,8 +137,8 @@ def _run_worker(net_path, x: np.ndarray, cfg: dict, timeout_s: float,
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             raise SimulationError(
-                f"Lava did not finish within {timeout_s:.0f} s on {net_path} and was stopped; run "
-                "fewer samples (--samples) or use --backend emulator"
+                f"Lava did not finish within {timeout_s:.0f} s on {net_path} and was stopped; "
+                f"{timeout_fix}"
             ) from None
         finally:
             _kill_group(proc)
@@ -165,7 +146,7 @@ def _run_worker(net_path, x: np.ndarray, cfg: dict, timeout_s: float,
             tail = log.decode(errors="replace").strip().splitlines()[-3:]
             raise SimulationError(
                 f"Lava failed on {net_path} (exit code {proc.returncode}): {' | '.join(tail)}; "
-                "check that the file is a valid netx network, or use --backend emulator"
+                f"{failure_fix}"
             )
         with np.load(out) as r:
             return {k: r[k] for k in r.files} | {"files": list(r.files)}

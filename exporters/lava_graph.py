@@ -9,11 +9,6 @@ Same design as exporters/lava.py: own session, whole group killed on timeout or 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,60 +49,34 @@ def run_lava_graph(graph_path: str | Path, x_int: np.ndarray, *, record: bool = 
     network alone, as netx exports run), or every T steps with `pipelined` (several samples in
     flight at different depths; each population still sees one sample per window)."""
     from exporters.graph_file import read_graph
-    from exporters.lava import _kill_group, lava_available
+    from exporters.lava import _run_worker, require_lava
 
-    if not lava_available():
-        raise SimulationError(
-            "Lava is not installed (lava-nc 0.10 and lava-dl 0.6 need Python 3.10); run "
-            "`uv sync` in the project on Python 3.10, or use --backend emulator"
-        )
+    require_lava()
     q = read_graph(graph_path)
     x_int = np.asarray(x_int, np.int64)
     if x_int.ndim != len(q.in_shape) + 1 or tuple(x_int.shape[1:]) != tuple(q.in_shape):
         raise SimulationError(f"inputs of shape {x_int.shape[1:]} do not fit the graph's input "
                               f"{tuple(q.in_shape)}")
-    with tempfile.TemporaryDirectory(prefix="snn2hw-lava-graph-") as tmp:
-        job, out = Path(tmp) / "job.npz", Path(tmp) / "out.npz"
-        cfg = {"graph": str(Path(graph_path).resolve()), "record": record,
-               "pipelined": pipelined}
-        np.savez(job, x=x_int, cfg=np.array(json.dumps(cfg)))
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-        env.setdefault("OMP_NUM_THREADS", "1")  # one Lava process per layer: no thread oversubscription
-        proc = subprocess.Popen([sys.executable, "-m", worker, str(job), str(out)], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        try:
-            log, _ = proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            raise SimulationError(
-                f"Lava did not finish within {timeout_s:.0f} s on {graph_path} and was stopped; "
-                "run fewer samples (--samples), raise --timeout, or use --backend emulator"
-            ) from None
-        finally:
-            _kill_group(proc)
-        if proc.returncode != 0 or not out.is_file():
-            tail = log.decode(errors="replace").strip().splitlines()[-3:]
-            raise SimulationError(
-                f"Lava failed on {graph_path} (exit code {proc.returncode}): {' | '.join(tail)}; "
-                "re-create the file with `snn2hw export`, or use --backend emulator"
-            )
-        r = np.load(out)
-        names = [p.pop.name for p in q.populations]
-        T, n = q.timesteps, len(x_int)
-        P = T if pipelined else q.latency_steps
-        v = r[f"mon{len(names) if record else 0}"]
-        v_read = np.stack([v[i * P + q.latency_steps - 1] for i in range(n)])
-        spikes = None
-        if record:
-            spikes = {}
-            for k, p in enumerate(q.populations):
-                m = r[f"mon{k}"]
-                d = p.pop.depth
-                idx = np.concatenate([np.arange(i * P + d, i * P + d + T) for i in range(n)])
-                spikes[p.pop.name] = m[idx].reshape(n, T, *m.shape[1:]).swapaxes(0, 1)
-        comp, run_s, steps = r["timing"]
-        return GraphLavaResult(v_read, spikes, int(steps), float(run_s), float(comp),
-                               int(r["relays"]), n, pipelined)
+    cfg = {"graph": str(Path(graph_path).resolve()), "record": record, "pipelined": pipelined}
+    r = _run_worker(graph_path, x_int, cfg, timeout_s, worker,
+                    timeout_fix="run fewer samples (--samples), raise --timeout, or use "
+                                "--backend emulator",
+                    failure_fix="re-create the file with `snn2hw export`, or use --backend "
+                                "emulator",
+                    env_defaults={"OMP_NUM_THREADS": "1"})  # one Lava process per layer
+    names = [p.pop.name for p in q.populations]
+    T, n = q.timesteps, len(x_int)
+    P = T if pipelined else q.latency_steps
+    v = r[f"mon{len(names) if record else 0}"]
+    v_read = np.stack([v[i * P + q.latency_steps - 1] for i in range(n)])
+    spikes = None
+    if record:
+        spikes = {}
+        for k, p in enumerate(q.populations):
+            m = r[f"mon{k}"]
+            d = p.pop.depth
+            idx = np.concatenate([np.arange(i * P + d, i * P + d + T) for i in range(n)])
+            spikes[p.pop.name] = m[idx].reshape(n, T, *m.shape[1:]).swapaxes(0, 1)
+    comp, run_s, steps = r["timing"]
+    return GraphLavaResult(v_read, spikes, int(steps), float(run_s), float(comp),
+                           int(r["relays"]), n, pipelined)
