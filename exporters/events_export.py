@@ -2,7 +2,7 @@
 
 The emulator runs each layer's T valid steps on the T integer frames (exporters/emulator.py
 `run_windowed` with sequence input); Lava gets frame t of sample i at step i * P + t + 1
-(exporters/lava_seq_worker.py). Event frames hold integer event counts, so they are sent as graded
+(exporters/lava_worker.py, per-step input). Event frames hold integer event counts, so they are sent as graded
 spikes unscaled (input scale 1), clipped to the export's input range.
 """
 
@@ -90,7 +90,7 @@ def run_sequence_both(net: str | Path, x_int: np.ndarray, *, lava: bool = True,
 
         lr = run_lava(net, x_int, timesteps=T, num_layers=L, input_message_bits=bits,
                       record=emulator or not voltage, timeout_s=timeout_s,
-                      worker="exporters.lava_seq_worker")
+                      per_step=True)
         res["lava"] = {"accuracy": _acc(lr.v_readout if voltage else lr.spikes[-1].sum(0), y),
                        "steps_per_s": lr.steps_per_s, "seconds": lr.run_s,
                        "compile_s": lr.compile_s}

@@ -47,10 +47,12 @@ def lava_available() -> bool:
 
 def run_lava(net_path: str | Path, x_int: np.ndarray, *, timesteps: int, num_layers: int,
              input_message_bits: int, record: bool = True, timeout_s: float = 600.0,
-             worker: str = "exporters.lava_worker") -> LavaResult:
-    """Run samples x_int [N, *in_shape] through Lava, sample after sample (netx reset schedule)."""
+             worker: str = "exporters.lava_worker", per_step: bool = False) -> LavaResult:
+    """Run samples x_int [N, *in_shape] through Lava, sample after sample (netx reset schedule);
+    with per_step, x_int is [N, T, *in_shape]: a new frame every step (event frames, streams)."""
     cfg = {"net": str(Path(net_path).resolve()), "timesteps": timesteps,
-           "num_layers": num_layers, "input_message_bits": input_message_bits, "record": record}
+           "num_layers": num_layers, "input_message_bits": input_message_bits, "record": record,
+           "input": "frames" if per_step else "static"}
     r = _run_worker(net_path, np.asarray(x_int, np.int64), cfg, timeout_s, worker)
     L = num_layers
     P = timesteps + L

@@ -1,8 +1,8 @@
 """Run a graph artefact (model.graph.h5, residual students) in Lava, in a child process with a timeout.
 
-The child (exporters/lava_graph_worker.py) builds the Lava process graph straight from the
-artefact (LIF populations, Conv/Dense synapses, fan-in on one port, relay chains for branch
-delays) and runs all samples back to back, one every P = T + depth(readout) steps; this side cuts
+The child (exporters/lava_worker.py, builder in exporters/lava_graph_worker.py) builds the
+Lava process graph straight from the artefact (LIF populations, Conv/Dense synapses, fan-in on one
+port, relay chains for branch delays) and runs all samples back to back, one every P = T + depth(readout) steps; this side cuts
 each population's T valid steps per sample out of the recordings, as the emulator reports them.
 Same design as exporters/lava.py: own session, whole group killed on timeout or exit.
 """
@@ -42,7 +42,7 @@ class GraphLavaResult:
 
 def run_lava_graph(graph_path: str | Path, x_int: np.ndarray, *, record: bool = True,
                    timeout_s: float = 600.0, pipelined: bool = False,
-                   worker: str = "exporters.lava_graph_worker") -> GraphLavaResult:
+                   worker: str = "exporters.lava_worker") -> GraphLavaResult:
     """Run samples x_int [N, *in_shape] (integer graded input, fed T steps each) through Lava.
 
     Samples follow each other every T + depth(readout) steps (each runs through the whole

@@ -1,5 +1,5 @@
-"""Child-process entry point: build a graph artefact (model.graph.h5) as a Lava process graph and
-run it (Loihi2SimCfg fixed_pt); never imported by the parent (Lava is imported here only).
+"""Lava builder for a graph artefact (model.graph.h5): its process graph, built in the Lava child
+process (exporters/lava_worker.py runs it); never imported by the parent (Lava is imported here only).
 
 Process graph, built directly from the artefact (no netx: netx is sequential only):
   population   -> LIFReset (CUBA, fixed point): du = iDecay - 1 (Lava adds 1 back), dv = vDecay,
@@ -23,10 +23,6 @@ Monitor (few neurons).
 """
 
 from __future__ import annotations
-
-import json
-import sys
-import time
 
 import numpy as np
 
@@ -107,74 +103,3 @@ def build(q, reset_interval: int):
             out.connect(syn.s_in)
         syn.a_out.connect(lif[s.dst].a_in)
     return consumers, lif, relays
-
-
-def main(in_path: str, out_path: str) -> None:
-    """Read job npz (artefact path, x [N, *in_shape] ints), run Lava, write results npz."""
-    import os
-
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # one Lava process per layer: one thread each
-    job = np.load(in_path, allow_pickle=False)
-    cfg = json.loads(str(job["cfg"]))
-    x = job["x"].astype(np.int32)
-    record = bool(cfg["record"])
-    from exporters.graph_file import read_graph
-
-    q = read_graph(cfg["graph"])
-    T = q.timesteps
-    P = T if cfg.get("pipelined") else q.latency_steps  # period between samples
-    n = len(x)
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.source import RingBuffer
-    from lava.proc.monitor.process import Monitor
-
-    consumers, lif, relays = build(q, P)
-    feat = tuple(q.in_shape)
-    data = np.zeros((*feat[::-1], n * P + q.latency_steps - P), np.int32)
-    for i in range(n):
-        data[..., i * P:i * P + T] = x[i].transpose(tuple(range(x[i].ndim))[::-1])[..., None]
-    src = RingBuffer(data=data)
-    for syn, flat in consumers:
-        out = src.s_out.transpose([2, 1, 0]).flatten() if flat else src.s_out
-        out.connect(syn.s_in)
-    steps = n * P + (q.latency_steps - P)  # the last sample must reach the readout
-    names = [qp.pop.name for qp in q.populations]
-    sinks = []
-    if record:  # spikes go to memory-mapped files (Monitor reads back element by element)
-        from pathlib import Path
-
-        from exporters.lava_recorder import SpikeFileSink, new_recording
-
-        for k, name in enumerate(names):
-            path = str(Path(out_path).with_name(f"spikes{k}.npy"))
-            shape = tuple(lif[name].s_out.shape)
-            new_recording(path, steps, shape)
-            sink = SpikeFileSink(shape=shape, path=path, steps=steps)
-            lif[name].s_out.connect(sink.s_in)
-            sinks.append(path)
-    mv = Monitor()
-    mv.probe(lif[q.readout.pop.name].v, steps)
-    run_cfg = Loihi2SimCfg(select_tag="fixed_pt")
-    t0 = time.perf_counter()
-    src.run(condition=RunSteps(num_steps=1), run_cfg=run_cfg)
-    t1 = time.perf_counter()
-    src.run(condition=RunSteps(num_steps=steps - 1), run_cfg=run_cfg)
-    t2 = time.perf_counter()
-    d = mv.get_data()
-    (pname,) = d.keys()
-    (vname,) = d[pname].keys()
-    v = np.asarray(d[pname][vname]).reshape(steps, -1)
-    src.stop()
-    out = {}
-    for k, path in enumerate(sinks):
-        arr = np.load(path)
-        out[f"mon{k}"] = arr.transpose(0, *range(arr.ndim - 1, 0, -1))  # steps, C, H, W
-    out[f"mon{len(sinks)}"] = v.astype(np.int64)
-    out["timing"] = np.array([t1 - t0, t2 - t1, steps - 1])
-    out["relays"] = np.array(len(relays))
-    np.savez(out_path, **out)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])

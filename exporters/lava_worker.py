@@ -1,73 +1,101 @@
-"""Child-process entry point: run a netx file in Lava (fixed_pt) on graded input; never imported by the parent."""
+"""Child-process entry point: run a netx file or a graph artefact in Lava (fixed_pt); never imported
+by the parent (Lava is imported here only). One worker for every Lava run:
+
+- network builder: netx file (lava-dl's hdf5.Network) or graph file (exporters/lava_graph_worker.build);
+- input layout: static (job x [N, *in], each sample sent for T steps) or per step (job x
+  [N, S, *in]: frame t of sample i sent at step i * P + t + 1; event frames and streams);
+- streams mode (cfg mode "streams"): foreign netx files, each sample from a zero state.
+The run loop, timing, recording (spikes into memory-mapped files, exporters/lava_recorder.py; the
+last population's v by a Monitor) and writing results are shared by all of them.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 
-def main(in_path: str, out_path: str) -> None:
-    """Read job npz (net path, x [N, *in_shape] ints, timesteps...), run Lava, write results npz."""
-    job = np.load(in_path, allow_pickle=False)
-    cfg = json.loads(str(job["cfg"]))
-    if cfg.get("mode") == "streams":
-        return main_streams(job, cfg, out_path)
-    x = job["x"].astype(np.int32)
-    T, L, record = cfg["timesteps"], cfg["num_layers"], cfg["record"]
-    P = T + L
-    n = len(x)
-    from lava.lib.dl.netx import hdf5
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.source import RingBuffer
-    from lava.proc.monitor.process import Monitor
+@dataclass
+class Built:
+    """A built Lava network: input source, recorded populations (s_out ports), readout v Var."""
 
+    src: object
+    outs: list
+    v: object
+    steps: int
+    period: int | None = None  # with states: zero them every `period` steps (streams)
+    states: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+
+def _whc(a: np.ndarray) -> np.ndarray:
+    """Our C, H, W (any rank, trailing step axis allowed last) -> netx's W, H, C order."""
+    return a.transpose(tuple(range(a.ndim))[::-1])
+
+
+def ring_data(x: np.ndarray, feat: tuple[int, ...], P: int, total: int, T: int, *,
+              per_step: bool, fill: int = 0) -> np.ndarray:
+    """RingBuffer data [*feat WHC, total]: sample i starts at column i * P; static input x [N, *in]
+    fills T columns, per-step input x [N, S, *in] fills one column per frame."""
+    data = np.full((*feat[::-1], total), fill, np.int64)
+    for i in range(len(x)):
+        if per_step:
+            data[..., i * P:i * P + x.shape[1]] += _whc(x[i])  # [S, C, H, W] -> [W, H, C, S]
+        else:
+            data[..., i * P:i * P + T] += _whc(x[i])[..., None]
+    return data.astype(np.int32)
+
+
+def build_netx(x: np.ndarray, cfg: dict) -> Built:
+    """netx network, reset every P = T + layers steps (as exported), static or per-step input."""
+    from lava.lib.dl.netx import hdf5
+    from lava.proc.io.source import RingBuffer
+
+    T, L = cfg["timesteps"], cfg["num_layers"]
+    P, n = T + L, len(x)
+    per_step = cfg.get("input") == "frames"
     net = hdf5.Network(cfg["net"], input_message_bits=cfg["input_message_bits"],
                        reset_interval=P, reset_offset=1)
     if len(net.layers) != L:
         raise SystemExit(f"netx built {len(net.layers)} layers, expected {L}")
-    feat = x[0].shape
-    data = np.zeros((*feat[::-1], n * P), np.int32)
-    for i in range(n):
-        xi = x[i].transpose(tuple(range(x[i].ndim))[::-1])  # CHW -> WHC
-        data[..., i * P:i * P + T] = xi[..., None]
-    src = RingBuffer(data=data)
+    if per_step and x.shape[1] != T:
+        raise SystemExit(f"inputs hold {x.shape[1]} frames per sample, the network runs T = {T}")
+    feat = x.shape[2:] if per_step else x.shape[1:]
+    src = RingBuffer(data=ring_data(x, feat, P, n * P, T, per_step=per_step))
     src.s_out.connect(net.inp)
-    steps = n * P
-    mons = []
-    if record:
-        for lay in net.layers:
-            m = Monitor()
-            m.probe(lay.neuron.s_out, steps)
-            mons.append(m)
-    mv = Monitor()
-    mv.probe(net.layers[-1].neuron.v, steps)
-    cfg_run = Loihi2SimCfg(select_tag="fixed_pt")
-    t0 = time.perf_counter()
-    net.run(condition=RunSteps(num_steps=1), run_cfg=cfg_run)
-    t1 = time.perf_counter()
-    net.run(condition=RunSteps(num_steps=steps - 1), run_cfg=cfg_run)
-    t2 = time.perf_counter()
-    out = {}
-    for k, m in enumerate(mons + [mv]):
-        d = m.get_data()
-        (pname,) = d.keys()
-        (vname,) = d[pname].keys()
-        arr = np.asarray(d[pname][vname])
-        arr = arr.reshape(steps, *arr.shape[1:])
-        arr = arr.transpose(0, *range(arr.ndim - 1, 0, -1))  # steps, C, H, W
-        out[f"mon{k}"] = arr.astype(np.int64 if k == len(mons) else np.uint8)
-    net.stop()
-    out["timing"] = np.array([t1 - t0, t2 - t1, steps - 1])
-    np.savez(out_path, **out)
+    outs = [lay.neuron.s_out for lay in net.layers] if cfg["record"] else []
+    return Built(src, outs, net.layers[-1].neuron.v, n * P)
 
 
-def _whc(a: np.ndarray) -> np.ndarray:
-    """One sample [S, C, H, W] (our order) -> [W, H, C, S], as RingBuffer data (netx's WHC)."""
-    return a.transpose(tuple(range(a.ndim))[::-1])
+def build_graph(x: np.ndarray, cfg: dict) -> Built:
+    """Graph artefact as a Lava process graph (exporters/lava_graph_worker.build), samples every
+    P = T + depth(readout) steps (or T when pipelined), static or per-step input."""
+    from lava.proc.io.source import RingBuffer
+
+    from exporters.graph_file import read_graph
+    from exporters.lava_graph_worker import build
+
+    q = read_graph(cfg["graph"])
+    T = q.timesteps
+    P = T if cfg.get("pipelined") else q.latency_steps
+    n = len(x)
+    per_step = cfg.get("input") == "frames"
+    if per_step and x.shape[1] != T:
+        raise SystemExit(f"inputs hold {x.shape[1]} frames per sample, the graph runs T = {T}")
+    consumers, lif, relays = build(q, P)
+    steps = n * P + (q.latency_steps - P)  # the last sample must reach the readout
+    src = RingBuffer(data=ring_data(x, tuple(q.in_shape), P, steps, T, per_step=per_step))
+    for syn, flat in consumers:
+        out = src.s_out.transpose([2, 1, 0]).flatten() if flat else src.s_out
+        out.connect(syn.s_in)
+    outs = [lif[qp.pop.name].s_out for qp in q.populations] if cfg["record"] else []
+    return Built(src, outs, lif[q.readout.pop.name].v, steps, extra={"relays": len(relays)})
 
 
 def _input_layer(path: str, num_layers):
@@ -91,8 +119,8 @@ def _input_layer(path: str, num_layers):
                 val("weight", 64), val("bias", 0), tuple(int(v) for v in np.ravel(g["shape"][()])))
 
 
-def main_streams(job, cfg: dict, out_path: str) -> None:
-    """Samples x [N, S, *in] one after another, each from a zero state, for `period` steps.
+def build_streams(x: np.ndarray, cfg: dict) -> Built:
+    """Foreign netx file on streams x [N, S, *in], each sample from a zero state for `period` steps.
 
     lava-dl 0.6 cannot compile its own Input block in the simulator (no subcompiler for
     PyInputModel), so an input-neuron layer runs as the LIF (LIFReset) it is, fed netx's input
@@ -100,29 +128,21 @@ def main_streams(job, cfg: dict, out_path: str) -> None:
     the reset offsets it would have given them. Between samples every state Var (neuron u, v and
     synapse buffers) is set to zero.
     """
-    x = job["x"].astype(np.int64)
+    from lava.lib.dl.netx import hdf5
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.lif.process import LIF, LIFReset
+
     n, S = x.shape[:2]
     P = int(cfg["period"])
     ri, off, nl = cfg["reset_interval"], int(cfg["reset_offset"]), cfg["num_layers"]
-    from lava.lib.dl.netx import hdf5
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.source import RingBuffer
-    from lava.proc.lif.process import LIF, LIFReset
-    from lava.proc.monitor.process import Monitor
-
     inp = _input_layer(cfg["net"], nl)
-    feat = x.shape[2:]
     neurons, states = [], []
     if inp is not None:
         i_dec, v_dec, vth, w_in, b_in, shape = inp
-        whc = tuple(shape[::-1])
-        kw = dict(shape=whc, du=i_dec - 1, dv=v_dec, vth=vth, bias_mant=0, bias_exp=6)
+        kw = dict(shape=tuple(shape[::-1]), du=i_dec - 1, dv=v_dec, vth=vth, bias_mant=0,
+                  bias_exp=6)
         lif = LIF(**kw) if not ri else LIFReset(reset_interval=ri, reset_offset=off + 1, **kw)
-        data = np.full((*whc, n * P), b_in, np.int64)
-        for i in range(n):
-            data[..., i * P:i * P + S] += w_in * _whc(x[i])
-        src = RingBuffer(data=data.astype(np.int32))
+        src = RingBuffer(data=ring_data(w_in * x, shape, P, n * P, S, per_step=True, fill=b_in))
         src.s_out.connect(lif.a_in)
         neurons.append(lif)
         states += [lif.u, lif.v]
@@ -132,12 +152,9 @@ def main_streams(job, cfg: dict, out_path: str) -> None:
         if rest is not None:
             lif.s_out.connect(rest.inp)
     else:
-        data = np.zeros((*feat[::-1], n * P), np.int64)
-        for i in range(n):
-            data[..., i * P:i * P + S] = _whc(x[i])
         rest = hdf5.Network(cfg["net"], num_layers=nl, input_message_bits=cfg["input_message_bits"],
                             reset_interval=ri or None, reset_offset=off)
-        src = RingBuffer(data=data.astype(np.int32))
+        src = RingBuffer(data=ring_data(x, x.shape[2:], P, n * P, S, per_step=True))
         src.s_out.connect(rest.inp)
     if rest is not None:
         for lay in rest.layers:
@@ -147,37 +164,69 @@ def main_streams(job, cfg: dict, out_path: str) -> None:
             for name in ("a_buff", "a_buf"):
                 if syn is not None and hasattr(syn, name):
                     states.append(getattr(syn, name))
-    steps = n * P
-    mons = []
-    for neu in neurons:
-        m = Monitor()
-        m.probe(neu.s_out, steps)
-        mons.append(m)
+    return Built(src, [neu.s_out for neu in neurons], neurons[-1].v, n * P, period=P,
+                 states=states)
+
+
+def run_and_write(b: Built, out_path: str) -> None:
+    """Record, run (timing the first step, which compiles, apart), write results npz: mon0..monK-1
+    spikes [steps, C, H, W] per recorded population, monK the last population's v, timing."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.monitor.process import Monitor
+
+    from exporters.lava_recorder import SpikeFileSink, new_recording
+
+    sinks = []
+    for k, port in enumerate(b.outs):  # Monitor reads back element by element: files instead
+        path = str(Path(out_path).with_name(f"spikes{k}.npy"))
+        shape = tuple(port.shape)
+        new_recording(path, b.steps, shape)
+        sink = SpikeFileSink(shape=shape, path=path, steps=b.steps)
+        port.connect(sink.s_in)
+        sinks.append(path)
     mv = Monitor()
-    mv.probe(neurons[-1].v, steps)
+    mv.probe(b.v, b.steps)
     run_cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    P = b.period if b.states else b.steps
     t0 = time.perf_counter()
-    src.run(condition=RunSteps(num_steps=1), run_cfg=run_cfg)
+    b.src.run(condition=RunSteps(num_steps=1), run_cfg=run_cfg)
     t1 = time.perf_counter()
     if P > 1:
-        src.run(condition=RunSteps(num_steps=P - 1), run_cfg=run_cfg)
-    for _ in range(1, n):
-        for var in states:
+        b.src.run(condition=RunSteps(num_steps=P - 1), run_cfg=run_cfg)
+    for _ in range(1, b.steps // P):  # streams: each further sample from a zero state
+        for var in b.states:
             var.set(np.zeros(var.shape, var.get().dtype))
-        src.run(condition=RunSteps(num_steps=P), run_cfg=run_cfg)
+        b.src.run(condition=RunSteps(num_steps=P), run_cfg=run_cfg)
     t2 = time.perf_counter()
+    d = mv.get_data()
+    (pname,) = d.keys()
+    (vname,) = d[pname].keys()
+    v = np.asarray(d[pname][vname])
+    v = v.reshape(b.steps, *v.shape[1:])
+    b.src.stop()
     out = {}
-    for k, m in enumerate(mons + [mv]):
-        d = m.get_data()
-        (pname,) = d.keys()
-        (vname,) = d[pname].keys()
-        arr = np.asarray(d[pname][vname])
-        arr = arr.reshape(steps, *arr.shape[1:])
-        arr = arr.transpose(0, *range(arr.ndim - 1, 0, -1))  # steps, C, H, W
-        out[f"mon{k}"] = arr.astype(np.int64 if k == len(mons) else np.uint8)
-    src.stop()
-    out["timing"] = np.array([t1 - t0, t2 - t1, steps - 1])
+    for k, path in enumerate(sinks):
+        out[f"mon{k}"] = np.load(path).transpose(0, *range(len(b.outs[k].shape), 0, -1))
+    out[f"mon{len(sinks)}"] = v.transpose(0, *range(v.ndim - 1, 0, -1)).astype(np.int64)
+    out["timing"] = np.array([t1 - t0, t2 - t1, b.steps - 1])
+    out.update({k: np.array(val) for k, val in b.extra.items()})
     np.savez(out_path, **out)
+
+
+def main(in_path: str, out_path: str) -> None:
+    """Read job npz (x ints, cfg: network, input layout, mode), build, run, write results npz."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # one Lava process per layer: one thread each
+    job = np.load(in_path, allow_pickle=False)
+    cfg = json.loads(str(job["cfg"]))
+    x = job["x"].astype(np.int64)
+    if cfg.get("mode") == "streams":
+        built = build_streams(x, cfg)
+    elif "graph" in cfg:
+        built = build_graph(x, cfg)
+    else:
+        built = build_netx(x, cfg)
+    run_and_write(built, out_path)
 
 
 if __name__ == "__main__":

@@ -96,7 +96,7 @@ def simulate_imported(path: str | Path, q: dict, *, backend: str, samples: int, 
     xa = np.asarray(x_int)
     if xa.ndim == len(in_shape) + 2 and tuple(xa.shape[2:]) == in_shape:
         return simulate_stream(export_dir, q, xa, y, backend=backend, samples=samples,
-                               compare=compare, device=device)
+                               compare=compare, device=device, timeout_s=timeout_s)
     res = simulate(export_dir / "model.net", backend=backend, samples=samples, compare=compare,
                    device=device, timeout_s=timeout_s, x_int=x_int, y=y)
     if not compare:
@@ -133,8 +133,10 @@ def simulate_imported(path: str | Path, q: dict, *, backend: str, samples: int, 
 
 
 def simulate_stream(export_dir: Path, q: dict, x: np.ndarray, y: np.ndarray | None, *,
-                    backend: str, samples: int, compare: bool, device: str) -> dict[str, Any]:
-    """Time-varying input [N, T, *in_shape] (T = the export's): emulator, and float with compare."""
+                    backend: str, samples: int, compare: bool, device: str,
+                    timeout_s: float = 600.0) -> dict[str, Any]:
+    """Time-varying input [N, T, *in_shape] (T = the export's): emulator and/or Lava (a new frame
+    every step), with compare all of them (Lava when installed) and the float interpreter."""
     import torch
 
     from exporters.checks import check_inputs
@@ -145,26 +147,40 @@ def simulate_stream(export_dir: Path, q: dict, x: np.ndarray, y: np.ndarray | No
     if x.shape[1] != T:
         raise SimulationError(f"--input holds {x.shape[1]} steps per sample ([N, T, ...]) but the "
                               f"export runs T = {T}; re-export with --timesteps {x.shape[1]}")
-    if backend == "lava":
-        raise SimulationError("time-varying input ([N, T, ...]) runs on the emulator (and the float "
-                              "interpreter with --compare) here; Lava takes one input per sample: "
-                              "use --backend emulator, or give --input [N, *in_shape]")
     n = min(samples, len(x))
     flat, yy = check_inputs(x[:n].reshape(n * T, *x.shape[2:]), None, tuple(x.shape[2:]),
                             int(q["input_message_bits"]))
     xs = flat.reshape(n, T, *x.shape[2:])
     yy = None if y is None else np.asarray(y)[:n]
-    emu = Emulator(export_dir / "model.net", device=device)
-    t0 = time.perf_counter()
-    r = run_windowed(emu, torch.as_tensor(xs).transpose(0, 1), T)
-    secs = time.perf_counter() - t0
-    sp = [s.cpu().numpy() for s in r.spikes]
     layers = q["layers"]
     voltage = q.get("readout_kind") == "voltage"
-    scores = r.v_last[0].cpu().numpy() if voltage else sp[-1].sum(0).reshape(n, -1)
-    res: dict[str, Any] = {"samples": n, "net": str(export_dir / "model.net"), "input": "stream",
-                           "emulator": {"accuracy": _acc(scores, yy), "seconds": secs,
-                                        "steps_per_s": n * T / secs}}
+    res: dict[str, Any] = {"samples": n, "net": str(export_dir / "model.net"), "input": "stream"}
+    sp = v_emu = None
+    if compare or backend == "emulator":
+        emu = Emulator(export_dir / "model.net", device=device)
+        t0 = time.perf_counter()
+        r = run_windowed(emu, torch.as_tensor(xs).transpose(0, 1), T)
+        secs = time.perf_counter() - t0
+        sp = [s.cpu().numpy() for s in r.spikes]
+        v_emu = r.v_last[0].cpu().numpy()
+        scores = v_emu if voltage else sp[-1].sum(0).reshape(n, -1)
+        res["emulator"] = {"accuracy": _acc(scores, yy), "seconds": secs,
+                           "steps_per_s": n * T / secs}
+    from exporters.lava import lava_available
+
+    if backend == "lava" or (compare and lava_available()):
+        from exporters.lava import run_lava
+
+        L = len(layers)
+        lr = run_lava(export_dir / "model.net", xs, timesteps=T, num_layers=L,
+                      input_message_bits=int(q["input_message_bits"]), record=True,
+                      timeout_s=timeout_s, per_step=True)
+        scores = lr.v_readout if voltage else lr.spikes[-1].sum(0).reshape(n, -1)
+        res["lava"] = {"accuracy": _acc(scores, yy), "steps_per_s": lr.steps_per_s,
+                       "seconds": lr.run_s, "compile_s": lr.compile_s}
+        if sp is not None:
+            res["agreement"] = spike_agreement(sp, lr.spikes, [lay["name"] for lay in layers])
+            res["readout_equal"] = bool(np.array_equal(v_emu, lr.v_readout))
     if compare:
         from exporters.nir_import import read_foreign
         from exporters.nir_sim import simulate as nir_simulate
@@ -181,5 +197,7 @@ def simulate_stream(export_dir: Path, q: dict, x: np.ndarray, y: np.ndarray | No
         fs = (out[-1] if kind(graph.nodes[last]) in READOUTS else out.sum(0)) if voltage \
             else out.sum(0)
         res["float"] = {"accuracy": _acc(fs, yy)}
-        res["note"] = "time-varying input: emulator and float only (no Lava comparison here)"
+        res["note"] = ("time-varying input, a new frame every step; 'float vs emulator' rows: "
+                       "quantization error; 'agreement' rows: emulator vs Lava"
+                       + ("" if "lava" in res else " (Lava not installed: no Lava comparison)"))
     return res
