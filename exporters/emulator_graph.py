@@ -49,11 +49,14 @@ class GraphEmulator:
 
 @torch.no_grad()
 def run_windowed(emu: GraphEmulator, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """x: integer input [B, *in_shape] (static, fed T steps) -> (readout v [B, n], spikes per population
-    [T, B, *shape] as uint8)."""
+    """x: integer input [B, *in_shape] (static, fed T steps) or [B, T, *in_shape] (a new frame every
+    step: event frames) -> (readout v [B, n], spikes per population [T, B, *shape] as uint8)."""
     q, T = emu.q, emu.q.timesteps
     x = torch.as_tensor(x, device=emu.device).double()
     b = x.shape[0]
+    per_step = x.ndim == len(q.in_shape) + 2
+    if per_step and x.shape[1] != T:
+        raise ValueError(f"inputs hold {x.shape[1]} frames per sample, the graph runs T = {T}")
     spikes: dict[str, torch.Tensor] = {}
     v = None
     for qp in q.populations:
@@ -61,7 +64,9 @@ def run_windowed(emu: GraphEmulator, x: torch.Tensor) -> tuple[torch.Tensor, dic
         a = torch.zeros((T, b, *shape), dtype=torch.float64, device=emu.device)
         for k in emu._indices(name):
             src = q.synapses[k].syn.src
-            if src == "input":
+            if src == "input" and per_step:
+                a += emu.synapse(k, x.transpose(0, 1).flatten(0, 1)).reshape(T, b, *shape)
+            elif src == "input":
                 a += emu.synapse(k, x).unsqueeze(0)
             else:
                 a += emu.synapse(k, spikes[src].flatten(0, 1)).reshape(T, b, *shape)
@@ -124,7 +129,8 @@ def valid_window(q: QuantGraph, rec: dict[str, torch.Tensor]) -> dict[str, torch
 
 def run_samples(emu: GraphEmulator, x_int: np.ndarray | torch.Tensor, batch_size: int = 256
                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Samples [N, *in_shape] -> (readout voltages [N, n], valid spikes {population: [T, N, ...]})."""
+    """Samples [N, *in_shape] or frames [N, T, *in_shape] -> (readout voltages [N, n], valid spikes
+    {population: [T, N, ...]})."""
     x_int = torch.as_tensor(np.asarray(x_int))
     vs, sp = [], {}
     for i in range(0, len(x_int), batch_size):

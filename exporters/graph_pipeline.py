@@ -20,14 +20,15 @@ def export_graph(run: RunDir, student, out_dir: Path, files: list[str], t0: floa
     from exporters.checks import relative_run_dir
     from exporters.graph_file import GRAPH_FILE, write_graph
     from exporters.nir_graph import student_to_nir_graph
-    from exporters.pipeline import ExportResult, _run_dataset, input_scale_for
+    from exporters.pipeline import ExportResult, _run_dataset, input_range_for
     from exporters.quantize_graph import quantize_graph
 
     if qat_epochs:
         raise ExportError("--qat-epochs is supported for sequential students only; export this "
                           "residual student with --qat-epochs 0 (post-training quantization)")
-    cfg, _ = _run_dataset(run)
-    q = quantize_graph(student_to_nir_graph(student), input_scale=input_scale_for(cfg.data.dataset))
+    cfg, bundle = _run_dataset(run)
+    scale, in_max = input_range_for(cfg.data.dataset, bundle)  # event frames: counts, unscaled
+    q = quantize_graph(student_to_nir_graph(student), input_scale=scale, input_max=in_max)
     write_graph(out_dir / GRAPH_FILE, q)
     rep = q.report()
     # Paths relative to the export folder (it moves with its run), plus absolute copies.
@@ -80,7 +81,8 @@ def simulate_graph(path: str | Path, *, backend: str = "emulator", samples: int 
                    compare: bool = False, device: str = "cpu", timeout_s: float = 600.0
                    ) -> dict[str, Any]:
     """Run a graph export on its run's test samples in the emulator and/or Lava; with compare,
-    also the float student, and spike agreement emulator vs Lava on every population."""
+    also the float student, and spike agreement emulator vs Lava on every population. Event data
+    (test samples [N, T, *in_shape]) gets a new frame every step on both."""
     from exporters.emulator_graph import GraphEmulator, run_samples
     from exporters.graph_file import GRAPH_FILE, read_graph
     from exporters.pipeline import Target, _acc, _test_data, encode_inputs, spike_agreement
@@ -93,6 +95,11 @@ def simulate_graph(path: str | Path, *, backend: str = "emulator", samples: int 
     x_int = encode_inputs(xf.numpy(), {"input_scale": q.input_scale,
                                        "input_message_bits": q.input_message_bits})
     res: dict[str, Any] = {"samples": len(x_int), "net": str(p / GRAPH_FILE)}
+    if x_int.ndim == len(q.in_shape) + 2:
+        from exporters.events_export import check_frames
+
+        x_int = check_frames(x_int, q.timesteps, q.input_message_bits)
+        res["input"] = "frames"
     if compare or backend == "emulator":
         emu = GraphEmulator(q, device=device)
         t0 = time.perf_counter()

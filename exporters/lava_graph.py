@@ -43,7 +43,8 @@ class GraphLavaResult:
 def run_lava_graph(graph_path: str | Path, x_int: np.ndarray, *, record: bool = True,
                    timeout_s: float = 600.0, pipelined: bool = False,
                    worker: str = "exporters.lava_worker") -> GraphLavaResult:
-    """Run samples x_int [N, *in_shape] (integer graded input, fed T steps each) through Lava.
+    """Run samples x_int [N, *in_shape] (integer graded input, fed T steps each) or frames
+    [N, T, *in_shape] (a new frame every step: event data) through Lava.
 
     Samples follow each other every T + depth(readout) steps (each runs through the whole
     network alone, as netx exports run), or every T steps with `pipelined` (several samples in
@@ -54,10 +55,13 @@ def run_lava_graph(graph_path: str | Path, x_int: np.ndarray, *, record: bool = 
     require_lava()
     q = read_graph(graph_path)
     x_int = np.asarray(x_int, np.int64)
-    if x_int.ndim != len(q.in_shape) + 1 or tuple(x_int.shape[1:]) != tuple(q.in_shape):
+    per_step = x_int.ndim == len(q.in_shape) + 2 and x_int.shape[1] == q.timesteps
+    if (tuple(x_int.shape[1 + per_step:]) != tuple(q.in_shape)
+            or x_int.ndim != len(q.in_shape) + 1 + per_step):
         raise SimulationError(f"inputs of shape {x_int.shape[1:]} do not fit the graph's input "
-                              f"{tuple(q.in_shape)}")
-    cfg = {"graph": str(Path(graph_path).resolve()), "record": record, "pipelined": pipelined}
+                              f"{tuple(q.in_shape)} (or frames [T = {q.timesteps}, *input])")
+    cfg = {"graph": str(Path(graph_path).resolve()), "record": record, "pipelined": pipelined,
+           "input": "frames" if per_step else "static"}
     r = _run_worker(graph_path, x_int, cfg, timeout_s, worker,
                     timeout_fix="run fewer samples (--samples), raise --timeout, or use "
                                 "--backend emulator",

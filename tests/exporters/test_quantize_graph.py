@@ -186,3 +186,22 @@ def test_resources_per_population_with_relays(qgraph):
     assert {r["name"] for r in relays} == {"relay:sn1:1", "relay:layer1.0.sn2:1"}
     assert rep["relay_neurons"] == 2 * 4 * 8 * 8
     assert rep["cores"] == len(rep["populations"])  # every population fits one Loihi 1 core here
+
+
+def test_quantized_logits_close_to_float_on_event_frames(qgraph, digits_like):
+    """A new frame every step ([N, T, C, H, W], as event data): the emulator follows the float
+    student fed the same frames, and a static-input run of frame 0 would not."""
+    model, _, q = qgraph
+    T = q.timesteps
+    rng = np.random.default_rng(3)
+    frames = torch.stack([digits_like[:32] * float(rng.random() < 0.5 or t == 0)
+                          for t in range(T)], 1)  # some steps blank
+    x = np.round(frames.numpy() * 16).astype(np.int64)
+    v, _ = run_windowed(GraphEmulator(q), torch.as_tensor(x))
+    logits = v.numpy() / (64 * q.readout.scale * T)
+    with torch.no_grad():
+        ref = model(frames).numpy()
+        static = model(frames[:, 0]).numpy()
+    assert not np.allclose(ref, static)
+    assert (logits.argmax(1) == ref.argmax(1)).mean() >= 0.75
+    assert np.abs(logits - ref).mean() < 0.25 * np.abs(ref).mean() + 1e-3
