@@ -82,3 +82,32 @@ def test_gesture_shaped_export_simulates(tmp_path, cli):
     assert res["samples"] == 3 and res["input"] == "frames" and "accuracy" in res["emulator"]
     r = cli("profile", run / "export", "--samples", "3")  # spikes counted on the frames too
     assert r.exit_code == 0, r.output
+
+
+@pytest.mark.slow  # ~20-40 s: distills a residual student on fake DVS-Gesture files first
+def test_residual_student_on_event_data_simulates_and_profiles(tmp_path, cli):
+    """digits-resnet student on DVS-Gesture frames -> graph export -> simulate (a new frame every
+    step; with Lava, emulator vs Lava spike for spike) -> profile on the export."""
+    from snn2hw.data.fake import write_fake_dvs_gesture
+
+    write_fake_dvs_gesture(tmp_path / "data", train_users=(1,), test_users=(24,))
+    r = cli("distill", "--dataset", "dvs-gesture", "--data-root", tmp_path / "data", "--runs-dir",
+            tmp_path / "runs", "--name", "g", "--cache-dir", tmp_path / "cache", "-T", "3",
+            "--frame-size", "16", "--teacher-epochs", "1", "--epochs", "1", "--batch-size", "8",
+            "--student-arch", "digits-resnet",
+            "--set", "data.train_subset=8", "--set", "data.test_subset=4")
+    assert r.exit_code == 0, r.output
+    run = tmp_path / "runs" / "g"
+    assert cli("export", run, "--target", "loihi").exit_code == 0
+    assert (run / "export" / "model.graph.h5").is_file()
+    rep = json.loads((run / "export" / "quantization.json").read_text())
+    assert rep["input_scale"] == 1.0  # event counts are sent as they are
+    args = ["--compare"] if lava_available() else []
+    r = cli("simulate", run / "export", "--samples", "2", *args, "--json", tmp_path / "s.json")
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "s.json").read_text())
+    assert res["input"] == "frames" and "accuracy" in res["emulator"]
+    if lava_available():
+        assert all(a["identical_fraction"] == 1.0 for a in res["agreement"])
+        assert res["readout_equal"]
+    assert cli("profile", run / "export", "--samples", "2").exit_code == 0
