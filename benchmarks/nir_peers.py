@@ -29,7 +29,12 @@ PEERS = {
     "spikingjelly": (1e-4, "euler"), "spikingjelly_conv": (1e-4, "euler"),
     "sinabs": (1.0, "exact"), "sinabs_conv": (1.0, "euler"), "norse": (1e-6, "euler"),
     "norse_cuba": (1e-3, "euler"),  # read with --fix-norse (Norse 1.1's to_nir bugs undone)
+    "spikingjelly_residual": (1e-4, "euler"),  # a DAG (skip): the graph format, model.graph.h5
 }
+
+
+def _is_graph(export_dir: Path) -> bool:
+    return (export_dir / "model.graph.h5").is_file()
 
 
 def _emulator_rate(export_dir: Path, shape, T: int, n: int) -> float:
@@ -38,8 +43,18 @@ def _emulator_rate(export_dir: Path, shape, T: int, n: int) -> float:
 
     from exporters.emulator import Emulator, run_samples
 
-    emu = Emulator(export_dir / "model.net")
     x = (np.random.default_rng(1).random((n, *shape)) < 0.3).astype(np.int64)
+    if _is_graph(export_dir):
+        from exporters.emulator_graph import GraphEmulator
+        from exporters.emulator_graph import run_samples as run_graph
+        from exporters.graph_file import read_graph
+
+        gemu = GraphEmulator(read_graph(export_dir / "model.graph.h5"))
+        run_graph(gemu, x[:4])
+        t0 = time.perf_counter()
+        run_graph(gemu, x)
+        return n * gemu.q.latency_steps / (time.perf_counter() - t0)
+    emu = Emulator(export_dir / "model.net")
     run_samples(emu, x[:4], T)  # warm-up (first conv call, allocator)
     t0 = time.perf_counter()
     run_samples(emu, x, T)
@@ -52,6 +67,14 @@ def _emulator_vs_library(export_dir: Path, io, T: int) -> float:
 
     from exporters.emulator import Emulator, run_windowed
 
+    if _is_graph(export_dir):
+        from exporters.emulator_graph import GraphEmulator, run_samples
+        from exporters.graph_file import read_graph
+
+        q = read_graph(export_dir / "model.graph.h5")
+        _, sp = run_samples(GraphEmulator(q), np.asarray(io["input"]).swapaxes(0, 1))
+        out = sp[q.readout.pop.name].reshape(io["spikes"].shape)
+        return float((out == io["spikes"]).all(0).mean())
     r = run_windowed(Emulator(export_dir / "model.net"), torch.as_tensor(io["input"]).double(), T)
     out = r.spikes[-1].numpy().reshape(io["spikes"].shape)
     return float((out == io["spikes"]).all(0).mean())
@@ -63,7 +86,9 @@ def main() -> None:
     ap.add_argument("--timesteps", type=int, default=12)
     ap.add_argument("--emulator-samples", type=int, default=256,
                     help="samples for the emulator's steps/s (timed after one warm-up call)")
-    ap.add_argument("--no-lava", action="store_true")
+    ap.add_argument("--no-lava", action="store_true", help="emulator and float only")
+    ap.add_argument("--peers", nargs="*", choices=sorted(PEERS),
+                    help="only these fixtures; their rows replace those in the --out JSON")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "nir_peers.json"))
     a = ap.parse_args()
     import nir
@@ -77,6 +102,8 @@ def main() -> None:
     use_lava = not a.no_lava and lava_available()
     rows = []
     for name, (dt, disc) in PEERS.items():
+        if a.peers and name not in a.peers:
+            continue
         g = nir.read(str(FIX / f"{name}.nir"))
         fix = name == "norse_cuba"
         if fix:
@@ -125,6 +152,9 @@ def main() -> None:
         print("| " + " | ".join(f"{row[c]:.4g}" if isinstance(row.get(c), float) else
                                 str(row.get(c, "-")) for c in cols) + " |")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    if a.peers and Path(a.out).is_file():  # keep the other fixtures' rows
+        new = {r["peer"] for r in rows}
+        rows = [r for r in json.loads(Path(a.out).read_text())["rows"] if r["peer"] not in new] + rows
     Path(a.out).write_text(json.dumps({"samples": a.samples, "timesteps": a.timesteps,
                                        "machine": "2-core CPU, shared", "rows": rows}, indent=2))
 

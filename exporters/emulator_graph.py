@@ -134,7 +134,8 @@ def run_samples(emu: GraphEmulator, x_int: np.ndarray | torch.Tensor, batch_size
     x_int = torch.as_tensor(np.asarray(x_int))
     vs, sp = [], {}
     for i in range(0, len(x_int), batch_size):
-        v, s = run_windowed(emu, x_int[i:i + batch_size])
+        xb = x_int[i:i + batch_size]
+        v, s = run_windowed(emu, xb)
         vs.append(v.cpu().numpy())
         for k, val in s.items():
             sp.setdefault(k, []).append(val.cpu().numpy())

@@ -2,7 +2,9 @@
 
 HDF5 layout (format "snn2hw-loihi-graph-1", every integer exactly as the chip uses it):
   /            attrs: format, timesteps, in_shape, input_scale, input_max, input_message_bits,
-                      num_classes, readout ("voltage")
+                      num_classes, readout ("voltage": the last population is a non-spiking
+                      integrator, scores are its voltage; "spikes": it is a spiking population,
+                      scores are its spike counts; files without it are "voltage")
   /populations/<k>   (k = 000, 001, ... in topological order; the last is the readout)
                attrs: name, neuron (lif/if/cuba/readout), shape, depth, i_decay, v_decay,
                       v_th_mant, scale
@@ -44,7 +46,7 @@ def write_graph(path: Path, q: QuantGraph) -> None:
         f.attrs.update(format=FORMAT, timesteps=q.timesteps, in_shape=list(q.in_shape),
                        input_scale=q.input_scale, input_max=q.input_max,
                        input_message_bits=q.input_message_bits, num_classes=q.num_classes,
-                       readout="voltage")
+                       readout=q.readout_kind)
         g = f.create_group("populations")
         for k, qp in enumerate(q.populations):
             p = qp.pop
@@ -101,7 +103,8 @@ def read_graph(path: str | Path) -> QuantGraph:
             at = f.attrs
             return QuantGraph(pops, syns, _t(at["in_shape"]), int(at["timesteps"]),
                               float(at["input_scale"]), int(at["input_max"]),
-                              int(at["input_message_bits"]), int(at["num_classes"]))
+                              int(at["input_message_bits"]), int(at["num_classes"]),
+                              str(at.get("readout", "voltage")))
     except SimulationError:
         raise
     except Exception as e:  # noqa: BLE001 - h5py raises many types

@@ -16,7 +16,8 @@ Lowering of a chain Input -> ... -> Output (Loihi CUBA neuron, per step, a = dt/
     Threshold  iDecay = vDecay = 4096 (no memory: z = x > threshold), gain 1
     LI / Integrator / CubaLI as the last node: a non-spiking readout (voltage), with its decay
     nothing (Affine -> Output): a non-spiking integrator readout (voltage = sum over time)
-Edges that fan in sum (NIR); a branching graph is refused with the node named (netx is a chain).
+Edges that fan in sum (NIR); a graph with branches or fan-in sums goes to the graph format
+(exporters/nir_import_graph.py, model.graph.h5) with the same node mappings and refusals.
 Fixed point: exporters/quantize.py (choose_scale, quantize_layer), netx: exporters/netx.py.
 """
 
@@ -390,7 +391,8 @@ def read_foreign(path: str | Path):
 
 
 def export_foreign(nir_path: str | Path, out_dir: Path, opts: ImportOptions) -> dict[str, Any]:
-    """Write model.nir (the original), model.net, quantization.json, summary.md into out_dir."""
+    """Write model.nir (the original), model.net (a chain) or model.graph.h5 (a DAG),
+    quantization.json, resources.json and summary.md into out_dir."""
     from exporters.netx import write_netx
     from exporters.resources import load_target, resources
     from snn2hw.fileio import atomic_write_bytes
@@ -400,19 +402,26 @@ def export_foreign(nir_path: str | Path, out_dir: Path, opts: ImportOptions) -> 
         raise ExportError(f"--timesteps must be >= 1 (got {opts.timesteps})")
     if not (np.isfinite(opts.input_scale) and opts.input_scale > 0):
         raise ExportError(f"--input-scale must be > 0 (got {opts.input_scale})")
+    from exporters.nir_import_graph import is_chain, write_foreign_graph
+
     graph = read_foreign(nir_path)
     if opts.fix_norse:
         if opts.dt is None:
             raise ExportError("--fix-norse needs --dt: the dt given to Norse's to_nir "
                               "(default 1e-3)")
-        from exporters.nir import write_nir
-
         graph = fix_norse(graph, opts.dt)
-        q, readout, dt = quantize_foreign(graph, opts)
-        write_nir(out_dir / "model.nir", graph)  # the corrected graph (simulate's float reference)
+    if not is_chain(graph):  # branches or fan-in sums: the graph format (model.graph.h5)
+        summary = write_foreign_graph(graph, nir_path, out_dir, opts)
     else:
         q, readout, dt = quantize_foreign(graph, opts)
+    if opts.fix_norse:
+        from exporters.nir import write_nir
+
+        write_nir(out_dir / "model.nir", graph)  # the corrected graph (simulate's float reference)
+    else:
         atomic_write_bytes(out_dir / "model.nir", Path(nir_path).read_bytes(), what="NIR file")
+    if not is_chain(graph):
+        return summary
     write_netx(out_dir / "model.net", q, readout=readout)
     rep = q.report()
     rep.update(source=SOURCE, nir_file=str(Path(nir_path).resolve()), dt=dt,
@@ -434,7 +443,7 @@ def export_foreign(nir_path: str | Path, out_dir: Path, opts: ImportOptions) -> 
     atomic_write_text(out_dir / "summary.md", "\n".join(lines) + "\n")
     return {"dt": dt, "readout": readout, "latency_steps": q.latency_steps,
             "neurons": reps[0]["neurons"], "synapses": reps[0]["synapses"],
-            "cores_loihi1": reps[0]["cores"]}
+            "cores_loihi1": reps[0]["cores"], "file": "model.net"}
 
 
 def is_imported(q: dict) -> bool:

@@ -1,6 +1,7 @@
 """`snn2hw export FILE.nir` and `snn2hw simulate` of such an export (no run folder behind it).
 
-The export folder holds the original graph (model.nir), model.net, quantization.json with
+The export folder holds the original graph (model.nir), model.net (a chain) or model.graph.h5 (a
+graph with branches or fan-in sums, exporters/nir_import_graph.py), quantization.json with
 `source: nir-import` (dt, discretization, readout kind) and resources/summary. `simulate` runs
 the given inputs on the emulator and/or Lava (each sample fed for T steps under netx's reset
 schedule, as for snn2hw's own exports) and, with --compare, the float NIR interpreter on the same
@@ -36,7 +37,7 @@ def export_nir(nir_path: str | Path, *, out: str | Path | None, opts: ImportOpti
     final = Path(out) if out is not None else p.with_name(p.stem + "_export")
     with staged_dir(final, what="export folder", option="--out") as stage:
         summary = export_foreign(p, stage, opts)
-    files = ["model.nir", "model.net", "quantization.json", "resources.json", "summary.md"]
+    files = ["model.nir", summary["file"], "quantization.json", "resources.json", "summary.md"]
     return ExportResult(final, files, time.perf_counter() - t0, summary)
 
 
@@ -90,6 +91,11 @@ def simulate_imported(path: str | Path, q: dict, *, backend: str, samples: int, 
         raise SimulationError(f"--input-message-bits {input_message_bits} differs from the "
                               f"export's {q['input_message_bits']}; the export fixes its input "
                               "encoding, leave the option out")
+    from exporters.graph_file import GRAPH_FILE
+
+    if (export_dir / GRAPH_FILE).is_file():  # a branching graph: the graph format
+        return simulate_imported_graph(export_dir, q, x_int, y, backend=backend, samples=samples,
+                                       compare=compare, device=device, timeout_s=timeout_s)
     from exporters.netx import read_netx
 
     in_shape = tuple(read_netx(export_dir / "model.net").in_shape)
@@ -200,4 +206,93 @@ def simulate_stream(export_dir: Path, q: dict, x: np.ndarray, y: np.ndarray | No
         res["note"] = ("time-varying input, a new frame every step; 'float vs emulator' rows: "
                        "quantization error; 'agreement' rows: emulator vs Lava"
                        + ("" if "lava" in res else " (Lava not installed: no Lava comparison)"))
+    return res
+
+
+def _graph_scores(q: dict, v: np.ndarray, spikes: dict[str, np.ndarray], readout: str, n: int
+                  ) -> np.ndarray:
+    """Class scores of a graph run: the readout voltage, or the last population's spike counts."""
+    if q.get("readout_kind") == "voltage":
+        return np.asarray(v).reshape(n, -1)
+    return np.asarray(spikes[readout]).sum(0).reshape(n, -1)
+
+
+def simulate_imported_graph(export_dir: Path, q: dict, x_int: np.ndarray, y: np.ndarray | None, *,
+                            backend: str, samples: int, compare: bool, device: str,
+                            timeout_s: float) -> dict[str, Any]:
+    """Emulator / Lava / float results for an imported branching NIR export (model.graph.h5).
+
+    Static input [N, *in_shape] (fed T steps) or a stream [N, T, *in_shape] (a new frame every
+    step), on all three."""
+    from exporters.checks import check_inputs
+    from exporters.emulator_graph import GraphEmulator, run_samples
+    from exporters.graph_file import GRAPH_FILE, read_graph
+    from exporters.pipeline import _acc, spike_agreement
+
+    qg = read_graph(export_dir / GRAPH_FILE)
+    T, in_shape = qg.timesteps, tuple(qg.in_shape)
+    xa = np.asarray(x_int)
+    stream = xa.ndim == len(in_shape) + 2 and tuple(xa.shape[2:]) == in_shape
+    n = min(samples, len(xa))
+    if stream:
+        if xa.shape[1] != T:
+            raise SimulationError(f"--input holds {xa.shape[1]} steps per sample ([N, T, ...]) but "
+                                  f"the export runs T = {T}; re-export with --timesteps "
+                                  f"{xa.shape[1]}")
+        flat, _ = check_inputs(xa[:n].reshape(n * T, *in_shape), None, in_shape,
+                               int(qg.input_message_bits))
+        xi = flat.reshape(n, T, *in_shape)
+    else:
+        xi, _ = check_inputs(xa, None, in_shape, int(qg.input_message_bits))
+        xi = xi[:n]
+    yy = None if y is None else np.asarray(y)[:n]
+    names = [p.pop.name for p in qg.populations]
+    ro = qg.readout.pop.name
+    res: dict[str, Any] = {"samples": n, "net": str(export_dir / GRAPH_FILE),
+                           **({"input": "stream"} if stream else {})}
+    emu_sp = v = None
+    if compare or backend == "emulator":
+        t0 = time.perf_counter()
+        v, emu_sp = run_samples(GraphEmulator(qg, device=device), xi)
+        secs = time.perf_counter() - t0
+        res["emulator"] = {"accuracy": _acc(_graph_scores(q, v, emu_sp, ro, n), yy),
+                           "seconds": secs, "steps_per_s": n * qg.latency_steps / secs}
+    if compare or backend == "lava":
+        from exporters.lava_graph import run_lava_graph
+
+        lr = run_lava_graph(export_dir / GRAPH_FILE, xi, record=compare or
+                            q.get("readout_kind") != "voltage", timeout_s=timeout_s)
+        res["lava"] = {"accuracy": _acc(_graph_scores(q, lr.v_readout, lr.spikes or {}, ro, n), yy),
+                       "steps_per_s": lr.steps_per_s, "seconds": lr.run_s,
+                       "compile_s": lr.compile_s, "relay_populations": lr.relays}
+        if compare:
+            res["agreement"] = spike_agreement([emu_sp[k] for k in names],
+                                               [lr.spikes[k] for k in names], names)
+            res["readout_equal"] = bool(np.array_equal(v, lr.v_readout))
+    if compare:
+        from exporters.nir_import import read_foreign
+        from exporters.nir_sim import simulate as nir_simulate
+
+        graph = read_foreign(export_dir / "model.nir")
+        xf = np.asarray(xi, np.float64) / float(q["input_scale"])
+        seq = xf.transpose(1, 0, *range(2, xf.ndim)) if stream else \
+            np.broadcast_to(xf[None], (T, *xf.shape))
+        fr = nir_simulate(graph, seq, float(q["dt"]), discretization=q.get("discretization", "euler"))
+        spiking = [p for p in q["populations"] if p["neuron"] != "readout"]
+        res["float_vs_emulator"] = spike_agreement(
+            [_flat(fr.outputs[p["name"]].numpy()) for p in spiking],
+            [emu_sp[p["name"]].reshape(T, n, -1) for p in spiking], [p["name"] for p in spiking])
+        last = q["populations"][-1]
+        if last["neuron"] != "readout":  # spiking readout: its spike counts
+            fs = _flat(fr.outputs[last["name"]].numpy()).sum(0)
+        else:  # LI/Integrator: the last voltage; Affine -> Output: the summed current
+            (src,) = [a for a, b in graph.edges if b == last["name"]] if kind(
+                graph.nodes[last["name"]]) == "Output" else [last["name"]]
+            out = _flat(fr.outputs[src].numpy())
+            fs = out[-1] if kind(graph.nodes[src]) in READOUTS else out.sum(0)
+        res["float"] = {"accuracy": _acc(fs, yy)}
+        res["note"] = ("float = snn2hw's NIR interpreter at dt = "
+                       f"{q['dt']:g} s ({q.get('discretization', 'euler')}); graph format "
+                       "(branches/fan-in); 'float vs emulator' rows: quantization error; "
+                       "'agreement' rows: emulator vs Lava")
     return res

@@ -305,14 +305,14 @@ def simulate(path: str | Path, *, backend: str = "emulator", samples: int = 100,
 
     if backend not in ("emulator", "lava"):
         raise SimulationError(f"unknown backend {backend!r}; use --backend emulator or lava")
-    if is_graph_export(path):
+    from exporters.nir_pipeline import imported_export, simulate_imported
+
+    if is_graph_export(path) and imported_export(path) is None:  # imported graphs take --input
         if x_int is not None or x is not None:
             raise SimulationError(f"{path} is a residual (graph) export: it simulates on its run's "
                                   "test samples; drop --input/--labels (they are for netx files)")
         return simulate_graph(path, backend=backend, samples=samples, compare=compare,
                               device=device, timeout_s=timeout_s)
-    from exporters.nir_pipeline import imported_export, simulate_imported
-
     q_imp = imported_export(path)
     if q_imp is not None:
         return simulate_imported(path, q_imp, backend=backend, samples=samples, compare=compare,

@@ -118,6 +118,7 @@ class QuantGraph:
     input_max: int
     input_message_bits: int
     num_classes: int
+    readout_kind: str = "voltage"  # "voltage": non-spiking last population; "spikes": spiking one
 
     @property
     def readout(self) -> QuantPopulation:
@@ -162,8 +163,10 @@ class QuantGraph:
             "timesteps": self.timesteps, "input_encoding": "graded spikes (direct encoding)",
             "input_scale": self.input_scale, "input_max": self.input_max,
             "input_message_bits": self.input_message_bits, "latency_steps": self.latency_steps,
-            "readout": "voltage of non-spiking integrators after T valid steps; logits = v / (64 * "
-                       "scale * T)",
+            "readout": ("voltage of non-spiking integrators after T valid steps; logits = v / (64 * "
+                        "scale * T)") if self.readout_kind == "voltage" else
+                       "spikes of the last (spiking) population, counted over its T valid steps",
+            "readout_kind": self.readout_kind,
             "populations": pops, "edges": edges,
         }
 
@@ -323,8 +326,18 @@ def _row_abs_sum(w: np.ndarray) -> np.ndarray:
 def quantize_graph(graph, *, input_scale: float = 16.0, input_max: float = 1.0) -> QuantGraph:
     """Lower and quantize a NIR graph; input x is sent as round(x * input_scale)."""
     meta = graph.metadata or {}
-    T = int(meta.get("timesteps", 4))
     pops, syns = lower_graph(graph)
+    return quantize_lowered(pops, syns, int(meta.get("timesteps", 4)), input_scale=input_scale,
+                            input_max=input_max)
+
+
+def quantize_lowered(pops: list[Population], syns: list[Synapse], T: int, *,
+                     input_scale: float = 16.0, input_max: float = 1.0,
+                     readout_kind: str = "voltage") -> QuantGraph:
+    """Fixed point of lowered populations (input first, the last is the readout) and synapses.
+
+    Shared by snn2hw's residual students (lower_graph) and foreign NIR graphs
+    (exporters/nir_import_graph.py); a spiking last population gives readout_kind "spikes"."""
     in_int_max = int(np.ceil(input_max * input_scale))
     bits = max(1, int(np.ceil(np.log2(in_int_max + 1))))
     qpops: list[QuantPopulation] = []
@@ -374,4 +387,4 @@ def quantize_graph(graph, *, input_scale: float = 16.0, input_max: float = 1.0) 
     order = {p.pop.name: i for i, p in enumerate(qpops)}
     qsyns.sort(key=lambda s: order[s.syn.dst])
     return QuantGraph(qpops, qsyns, pops[0].shape, T, float(input_scale), in_int_max, bits,
-                      int(pops[-1].shape[0]))
+                      int(np.prod(pops[-1].shape)), readout_kind)

@@ -1,6 +1,7 @@
 """`snn2hw profile` of an export made from a foreign NIR graph (no run, no float student behind it).
 
-Spikes are counted in the bit-exact Loihi emulator on the inputs the user gives (--input X.npy,
+Spikes are counted in the bit-exact Loihi emulator (the graph emulator for a branching graph's
+model.graph.h5, per population over all synapses feeding it) on the inputs the user gives (--input X.npy,
 each sample fed for T steps, as `simulate` does). Per Loihi layer and sample: exact SynOps (each
 spike of the layer before x its real fan-out in this layer's integer weights, borders included,
 through profilers.ops.fanout_map), the graded first layer's MACs (non-zero inputs x fan-out) when
@@ -45,9 +46,12 @@ def profile_imported(export_dir: Path, q: dict, x_int: np.ndarray, cost_tables=(
     """Counts and energy of an imported export's network on x_int [N, *in_shape]."""
     from exporters.checks import check_inputs
     from exporters.emulator import Emulator, run_samples
+    from exporters.graph_file import GRAPH_FILE
     from exporters.netx import read_netx
     from profilers.energy import resolve_tables, snn_energy
 
+    if (Path(export_dir) / GRAPH_FILE).is_file():
+        return profile_imported_graph(Path(export_dir), q, x_int, cost_tables)
     t0 = time.perf_counter()
     net = read_netx(export_dir / "model.net")
     bits = int(q["input_message_bits"])
@@ -82,6 +86,55 @@ def profile_imported(export_dir: Path, q: dict, x_int: np.ndarray, cost_tables=(
     return {"format": FORMAT, "export_dir": str(export_dir), "nir_file": q.get("nir_file"),
             "samples": n, "timesteps": T, "dt": q.get("dt"),
             "activity_source": f"bit-exact Loihi emulator on {export_dir / 'model.net'}",
+            "layers": rows, "totals": totals,
+            "cost_tables": [t.to_dict() for t in tables], "notes": NOTE,
+            "time_s": time.perf_counter() - t0}
+
+
+def profile_imported_graph(export_dir: Path, q: dict, x_int: np.ndarray, cost_tables=()
+                           ) -> dict[str, Any]:
+    """The same counts for an imported branching graph (model.graph.h5), per population: SynOps
+    summed over every synapse feeding it (each source spike x its fan-out in that synapse)."""
+    from exporters.checks import check_inputs
+    from exporters.emulator_graph import GraphEmulator, run_samples
+    from exporters.graph_file import GRAPH_FILE, read_graph
+    from profilers.energy import resolve_tables, snn_energy
+
+    t0 = time.perf_counter()
+    g = read_graph(export_dir / GRAPH_FILE)
+    binary = g.input_max == 1
+    x_int, _ = check_inputs(x_int, None, tuple(g.in_shape), int(g.input_message_bits))
+    T, n = g.timesteps, len(x_int)
+    _, spikes = run_samples(GraphEmulator(g), x_int)
+    shapes = {"input": tuple(g.in_shape), **{p.pop.name: tuple(p.pop.shape) for p in g.populations}}
+    tables = resolve_tables(cost_tables)
+    rows = []
+    for qp in g.populations:
+        name = qp.pop.name
+        ops = {"synops": 0.0, "macs": 0.0}
+        for qs in g.incoming(name):
+            # an identity skip drives one synapse per spike; other synapses as for chains
+            fan = torch.ones(shapes[qs.syn.src], dtype=torch.float64) if qs.syn.identity else \
+                _fanout(qs.syn, shapes[qs.syn.src])
+            if qs.syn.src == "input":
+                active = torch.as_tensor(x_int != 0, dtype=torch.float64).sum(0)
+                ops["synops" if binary else "macs"] += float((active * fan).sum()) / n * T
+            else:
+                counts = torch.as_tensor(spikes[qs.syn.src], dtype=torch.float64).sum(1)
+                ops["synops"] += float((counts * fan).sum()) / n
+        neurons = int(np.prod(qp.pop.shape))
+        s = float(spikes[name].sum()) / n
+        row = {"layer": name, "kind": qp.pop.neuron, "neurons": neurons, **ops,
+               "neuron_updates": float(neurons * T), "active_updates": float(neurons * T),
+               "spikes": s, "firing_rate": s / (neurons * T)}
+        row["energy_j"] = {t.name: 1e-12 * snn_energy(row, t).total_pj for t in tables}
+        rows.append(row)
+    totals = {key: sum(r[key] for r in rows) for key in
+              ("synops", "macs", "neuron_updates", "spikes", "neurons")}
+    totals["energy_j"] = {t.name: sum(r["energy_j"][t.name] for r in rows) for t in tables}
+    return {"format": FORMAT, "export_dir": str(export_dir), "nir_file": q.get("nir_file"),
+            "samples": n, "timesteps": T, "dt": q.get("dt"),
+            "activity_source": f"bit-exact Loihi graph emulator on {export_dir / GRAPH_FILE}",
             "layers": rows, "totals": totals,
             "cost_tables": [t.to_dict() for t in tables], "notes": NOTE,
             "time_s": time.perf_counter() - t0}
