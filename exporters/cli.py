@@ -12,6 +12,11 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.2f}%"
 
 
+def _rate(steps_per_s: float) -> str:
+    """Steps/s for the table: Lava on a large network runs < 1 step/s, which ':.0f' shows as 0."""
+    return f"{steps_per_s:.0f}" if steps_per_s >= 10 else f"{steps_per_s:.2g}"
+
+
 def register(app: typer.Typer) -> None:
     """Add the export and simulate commands to the snn2hw app."""
     from snn2hw.cli import _table, user_errors
@@ -54,7 +59,7 @@ def register(app: typer.Typer) -> None:
     def simulate(
         path: Path | None = typer.Argument(None, help="Export directory or a .net file (default: the latest run's export/)."),
         backend: str = typer.Option("emulator", "--backend", help="emulator (bit-exact PyTorch) or lava (Lava fixed_pt, slow)."),
-        samples: int = typer.Option(100, "--samples", help="Number of test samples."),
+        samples: int | None = typer.Option(None, "--samples", help="Number of test samples (default 100; with Lava, as many as run in ~2-3 min, at least 1)."),
         compare: bool = typer.Option(False, "--compare", help="Run float student, emulator and Lava; report per-layer spike agreement."),
         device: str = typer.Option("cpu", "--device", help="Emulator device: cpu or cuda."),
         timeout: float = typer.Option(600.0, "--timeout", help="Seconds before a Lava run is stopped."),
@@ -72,7 +77,7 @@ def register(app: typer.Typer) -> None:
         """Run test samples on the emulator and/or Lava and print accuracy (and agreement)."""
         from exporters.pipeline import simulate as run_sim
 
-        if samples < 1:
+        if samples is not None and samples < 1:
             from snn2hw.errors import ConfigError
 
             raise ConfigError("--samples must be at least 1")
@@ -109,17 +114,22 @@ def register(app: typer.Typer) -> None:
 
             x_int = read_input_file(inputs)
             y = read_npy(labels, "--labels") if labels is not None else None
+        why = None
+        if samples is None:
+            from exporters.lava_budget import default_samples
+
+            samples, why = default_samples(path, compare or backend == "lava")
         r = run_sim(path, backend=backend, samples=samples, compare=compare, device=device,
                     timeout_s=timeout, x_int=x_int, y=y, timesteps=timesteps,
                     input_message_bits=message_bits, reset_interval=reset_interval,
                     reset_offset=reset_offset, num_layers=num_layers, steps=steps)
-        rows = [("samples", str(r["samples"]))]
+        rows = [("samples", why if why and r["samples"] == samples else str(r["samples"]))]
         for key in ("layers", "steps_per_sample", "reset"):
             if key in r:
                 rows.append((key.replace("_", " "), str(r[key])))
         for key in ("float", "emulator", "lava"):
             if key in r:
-                extra = f"  ({r[key]['steps_per_s']:.0f} steps/s)" if "steps_per_s" in r[key] else ""
+                extra = f"  ({_rate(r[key]['steps_per_s'])} steps/s)" if "steps_per_s" in r[key] else ""
                 rows.append((f"{key} accuracy", _pct(r[key]["accuracy"]) + extra))
         for a in r.get("float_vs_emulator", []):
             first = "-" if a["first_mismatch_step"] is None else str(a["first_mismatch_step"])

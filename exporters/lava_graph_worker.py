@@ -16,7 +16,9 @@ Process graph, built directly from the artefact (no netx: netx is sequential onl
   delay d      -> a chain of d relay populations (identity weight 2 into an LIF with vth 0, no
                   current memory: it fires exactly when its input fired, one step later), shared
                   by every synapse that needs that source delayed; Lava's Conv has no delays
-  input        -> RingBuffer of graded integer spikes (num_message_bits on the first synapses)
+  input        -> RingBuffer of graded integer spikes (num_message_bits on the first synapses); a
+                  synapse from the input with delay d reads a second RingBuffer holding the same
+                  data d steps later (relays carry binary spikes, not graded input)
 Recording: every population's s_out into a memory-mapped file (exporters/lava_recorder.py; Lava's
 Monitor reads back one element at a time, far too slow for CIFAR-sized maps), the readout's v by a
 Monitor (few neurons).
@@ -32,7 +34,8 @@ def _whc(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def build(q, reset_interval: int):
-    """(input port consumers, {population: LIF}, {relay key: LIF}) for a QuantGraph."""
+    """(input port consumers [(synapse, flatten, delay)], {population: LIF}, {relay key: LIF})
+    for a QuantGraph."""
     from lava.proc.conv.process import Conv
     from lava.proc.dense.process import Dense
     from lava.proc.lif.process import LIF, LIFReset
@@ -66,9 +69,6 @@ def build(q, reset_interval: int):
         """OutPort of `src` delayed by `delay` extra steps (through relay populations)."""
         if delay == 0:
             return lif[src].s_out
-        if src == "input":
-            raise SystemExit("a synapse from the graded input needs a delay; relay neurons carry "
-                             "binary spikes only")
         key = (src, delay)
         if key not in relays:
             prev = source(src, delay - 1)
@@ -92,10 +92,8 @@ def build(q, reset_interval: int):
         else:
             syn = Dense(weights=w, num_message_bits=bits, sign_mode=SignMode.MIXED,
                         num_weight_bits=8, weight_exp=0)
-        if s.src == "input":
-            if s.delay:
-                source("input", int(s.delay))  # refused: relays carry binary spikes only
-            consumers.append((syn, s.kind == "dense" and len(shapes["input"]) > 1))
+        if s.src == "input":  # graded input: delayed by a shifted copy of the input source
+            consumers.append((syn, s.kind == "dense" and len(shapes["input"]) > 1, int(s.delay)))
         else:
             out = source(s.src, int(s.delay))
             if s.kind == "dense" and len(shapes[s.src]) > 1:

@@ -90,10 +90,17 @@ def build_graph(x: np.ndarray, cfg: dict) -> Built:
         raise SystemExit(f"inputs hold {x.shape[1]} frames per sample, the graph runs T = {T}")
     consumers, lif, relays = build(q, P)
     steps = n * P + (q.latency_steps - P)  # the last sample must reach the readout
-    src = RingBuffer(data=ring_data(x, tuple(q.in_shape), P, steps, T, per_step=per_step))
-    for syn, flat in consumers:
+    data = ring_data(x, tuple(q.in_shape), P, steps, T, per_step=per_step)
+    sources = {}
+    for syn, flat, delay in consumers:
+        if delay not in sources:  # a delayed input synapse: the same data `delay` steps later
+            shifted = np.zeros_like(data)
+            shifted[..., delay:] = data[..., :data.shape[-1] - delay]
+            sources[delay] = RingBuffer(data=shifted)
+        src = sources[delay]
         out = src.s_out.transpose([2, 1, 0]).flatten() if flat else src.s_out
         out.connect(syn.s_in)
+    src = sources[min(sources)]
     outs = [lif[qp.pop.name].s_out for qp in q.populations] if cfg["record"] else []
     return Built(src, outs, lif[q.readout.pop.name].v, steps, extra={"relays": len(relays)})
 
