@@ -116,6 +116,20 @@ def _type_name(g, where: str) -> str:
     return str(t)
 
 
+def _check_weight_rec(g, n: int, w: np.ndarray, where: str) -> None:
+    """A dense_rec layer's recurrent weight: [n, n] (flat n * n only beside a flat 'weight', which
+    netx reshapes both of), from the layer's own n neurons to themselves."""
+    wr = np.asarray(g["weight_rec"][()]) if "weight_rec" in g else None
+    ok = wr is not None and ((wr.ndim == 2 and wr.shape == (n, n))
+                             or (w.ndim == 1 and wr.ndim == 1 and wr.size == n * n))
+    if not ok:
+        raise SimulationError(f"{where}: a recurrent dense layer ('dense_rec') of {n} neurons "
+                              f"needs a 'weight_rec' [{n}, {n}] from its own neurons (got "
+                              f"{'none' if wr is None else wr.shape})")
+    if wr.dtype.kind not in "iuf":
+        raise SimulationError(f"{where}: 'weight_rec' must hold numbers (got {wr.dtype})")
+
+
 def check_netx_layers(f, path: Path, num_layers: int | None = None) -> None:
     """Structure of a netx file's `layer` group: integer keys 0..n-1, a type per layer, positive
     integer shapes, weights whose shapes fit the layer and the layer before, and complete neurons.
@@ -143,7 +157,7 @@ def check_netx_layers(f, path: Path, num_layers: int | None = None) -> None:
         g = grp[k]
         where = f"layer {k} of {path}"
         t = _type_name(g, where)
-        if t in ("input", "conv", "dense"):
+        if t in ("input", "conv", "dense", "dense_rec"):
             shape = _ints(g, "shape", where)
             if not shape or min(shape) < 1:
                 raise SimulationError(f"{where}: 'shape' must be positive integers (got {shape})")
@@ -169,7 +183,7 @@ def check_netx_layers(f, path: Path, num_layers: int | None = None) -> None:
                 raise SimulationError(f"{where}: weight {w.shape} takes {w.shape[1] * groups} input "
                                       f"channels but the layer before gives {prev[0]} ({prev})")
             prev = shape
-        elif t == "dense":
+        elif t in ("dense", "dense_rec"):
             n = int(np.prod(shape))
             w = np.asarray(g["weight"][()]) if "weight" in g else None
             if w is None or w.ndim not in (1, 2) or (w.ndim == 2 and w.shape[0] != n) \
@@ -180,6 +194,8 @@ def check_netx_layers(f, path: Path, num_layers: int | None = None) -> None:
             if prev is not None and int(np.prod(prev)) != n_in:
                 raise SimulationError(f"{where}: weight {w.shape} takes {n_in} inputs but the "
                                       f"layer before gives {int(np.prod(prev))} ({prev})")
+            if t == "dense_rec":
+                _check_weight_rec(g, n, w, where)
             if "bias" in g and np.size(g["bias"][()]) not in (1, n):
                 raise SimulationError(f"{where}: bias of size {np.size(g['bias'][()])} does not "
                                       f"fit {n} neurons")

@@ -6,6 +6,9 @@ t % reset_interval == (reset_offset + 1 + k) % reset_interval (netx's LIFReset s
 and then the synapse buffers W . s_{k-1}[t] for the next step (a netx `delay` d holds it d more
 steps, as Lava's DelayDense does). An input-neuron layer (netx `input` with a neuron) takes the
 input itself through netx's input transform, a_in = weight * x[t] + bias, in the same step.
+A recurrent layer (netx dense_rec, lava-dl's RecurrentDense) also takes its own spikes of the step
+before through its second Dense: a_in[t] = W s_{k-1}[t-1] + W_rec s_k[t-1] (each Dense shifted by
+the shared weight exponent on its own; measured in Lava: recurrent spikes arrive one step later).
 
 Delays run on a ring buffer per layer: one matmul per step over the (delay, neuron) pairs the
 layer has (axonal delays: just W), scattered into the slots `head + d`; the old one-dense-matmul-
@@ -55,6 +58,16 @@ def cuba_step(u, v, a_in, *, i_decay: int, v_decay: int, bias, vth: int):
     s = v > vth * 64.0
     v = v.masked_fill(s, 0.0)
     return s, u, v
+
+
+def weight_shift(a: torch.Tensor, weight_exp: int) -> torch.Tensor:
+    """Lava Dense's a_accum << weight_exp (>> rounds toward -inf for a negative exponent)."""
+    return a * 2.0**weight_exp if weight_exp >= 0 else torch.floor(a * 2.0**weight_exp)
+
+
+def dense_current(s: torch.Tensor, w: torch.Tensor, weight_exp: int) -> torch.Tensor:
+    """One Dense synapse's output for spikes s [B, n_in] (0/1 or graded): shift(s @ W.T) [B, n]."""
+    return weight_shift(s.flatten(1).double() @ w.T, weight_exp)
 
 
 def signed_clamp(x: torch.Tensor, bits: int) -> torch.Tensor:
@@ -144,6 +157,8 @@ class Emulator:
             w = None if lay.weight is None else torch.as_tensor(lay.weight, device=dev)
             self._w.append((w.float() if lay.kind == "conv" else w.double()) if w is not None else None)
         self._b = [torch.as_tensor(lay.bias, device=dev).double() for lay in self.net.layers]
+        self._w_rec = [None if lay.weight_rec is None else
+                       torch.as_tensor(lay.weight_rec, device=dev).double() for lay in self.net.layers]
         self._delay_w = []  # per delayed layer: [(d, W_d)] for every delay value present
         for lay in self.net.layers:
             if lay.delay is None:
@@ -165,7 +180,7 @@ class Emulator:
                 self._w[k] = w[:, :, ::f, ::f].contiguous()
 
     def _shift(self, a: torch.Tensor, lay: NetxLayer) -> torch.Tensor:
-        return a * 2.0**lay.weight_exp if lay.weight_exp >= 0 else torch.floor(a * 2.0**lay.weight_exp)
+        return weight_shift(a, lay.weight_exp)
 
     def _delayed(self, k: int, lay: NetxLayer, s: torch.Tensor, graded: bool, ring: torch.Tensor):
         """DelayDense: the ring [D+1, B, n] moves one step; input with delay d lands in slot d."""
@@ -195,7 +210,7 @@ class Emulator:
                          padding=(lay.padding[0] // f, lay.padding[1] // f),
                          dilation=lay.dilation, groups=lay.groups)
             return signed_clamp(torch.trunc(y).double(), 24)
-        return self._shift(x.flatten(1).double() @ self._w[k].T, lay)
+        return dense_current(x, self._w[k], lay.weight_exp)
 
     @torch.no_grad()
     def run(self, x: torch.Tensor, steps: int, t0: torch.Tensor | None = None) -> EmulatorResult:
@@ -226,6 +241,7 @@ class Emulator:
                 buf.append(torch.zeros((int(lay.delay.max()) + 1, b, *lay.shape),
                                        dtype=torch.float64, device=dev))
         heads = [0] * len(layers)
+        rec_in = [None if w is None else zeros(lay) for w, lay in zip(self._w_rec, layers)]
         rec = [torch.zeros((steps, b, *lay.shape), dtype=torch.uint8, device=dev)
                for lay in layers]
         v_last = torch.zeros((steps, b, *layers[-1].shape), dtype=torch.int64, device=dev)
@@ -257,6 +273,8 @@ class Emulator:
                     a_in = buf[k][h * n:(h + 1) * n].T.clone()
                 else:
                     a_in = buf[k][0]
+                if rec_in[k] is not None:  # own spikes of step t-1 through the recurrent Dense
+                    a_in = a_in + rec_in[k]
                 s, u[k], v[k] = cuba_step(u[k], v[k], a_in, i_decay=lay.i_decay,
                                           v_decay=lay.v_decay, bias=self._b[k], vth=lay.vth)
                 if lay.delay is not None:
@@ -269,11 +287,19 @@ class Emulator:
                         buf[k] = self._delayed(k, lay, prev, graded, buf[k])
                 elif lay.kind != "input":
                     buf[k] = self._synapse(k, lay, prev, graded)
+                if rec_in[k] is not None:
+                    rec_in[k] = dense_current(s, self._w_rec[k], lay.weight_exp)
                 rec[k][i] = s
                 prev = s.double()
                 graded = False
             v_last[i] = v[-1].to(torch.int64)
         return EmulatorResult(rec, v_last)
+
+
+def np_dense_current(s: np.ndarray, w_t: np.ndarray, weight_exp: int) -> np.ndarray:
+    """`dense_current` in numpy: s [B, n_in] 0/1, w_t = W.T float64 [n_in, n] -> [B, n]."""
+    a = s.astype(np.float64) @ w_t
+    return a * 2.0**weight_exp if weight_exp >= 0 else np.floor(a * 2.0**weight_exp)
 
 
 def _np_decay(x: np.ndarray, d: int) -> np.ndarray:
@@ -299,10 +325,11 @@ def run_layerwise(emu: Emulator, x: torch.Tensor, steps: int,
                   t0: torch.Tensor | None = None) -> EmulatorResult:
     """`Emulator.run` computed layer by layer (same integers, any reset schedule and delays).
 
-    netx networks are feedforward: layer k's steps depend only on layer k-1's spike train, so
-    each layer's synaptic input for all steps is one batched matmul/conv (a delay d is a shift
-    in time), and only the neuron update loops over time, in numpy, where small per-step
-    operations cost a fraction of torch's dispatch. CPU only; memory grows with steps * batch.
+    Layer k's steps depend only on layer k-1's spike train (and, in a recurrent layer, on its own
+    spikes of the step before), so each layer's feed-forward input for all steps is one batched
+    matmul/conv (a delay d is a shift in time), and only the neuron update loops over time, in
+    numpy, where small per-step operations cost a fraction of torch's dispatch; a recurrent
+    layer adds its W_rec s[t-1] in that loop. CPU only; memory grows with steps * batch.
     """
     x = torch.as_tensor(x).double()
     t_in, b = x.shape[:2]
@@ -340,6 +367,7 @@ def run_layerwise(emu: Emulator, x: torch.Tensor, steps: int,
         vs = np.zeros((steps, b, n_flat)) if k == len(emu.net.layers) - 1 else None
         vth = lay.vth * 64.0
         phase = (emu.reset_offset + 1 + k) % ri if ri else None
+        w_rec_t = None if lay.weight_rec is None else lay.weight_rec.T.astype(np.float64)
         for i in range(steps):
             if ri:
                 hit = (t_glob[i] % ri) == phase
@@ -348,6 +376,8 @@ def run_layerwise(emu: Emulator, x: torch.Tensor, steps: int,
                     v[hit] = 0.0
             _np_decay_(u, lay.i_decay)
             u += a64[i]
+            if w_rec_t is not None and i:  # recurrent Dense: own spikes of the step before
+                u += np_dense_current(out[i - 1], w_rec_t, lay.weight_exp) * 64.0
             if u.max(initial=0.0) > U_MAX or u.min(initial=0.0) <= -U_MAX:  # 24-bit wrap (rare)
                 w = np.where(u > U_MAX, u - 2 * U_MAX, u)
                 u = np.where(w <= -U_MAX, u + 2 * U_MAX, w)
@@ -423,8 +453,9 @@ def run_windowed(emu: Emulator, x: torch.Tensor, timesteps: int) -> EmulatorResu
     spikes, v = [], None
     prev, graded = x, emu.input_message_bits > 0
     for k, lay in enumerate(emu.net.layers):
-        if lay.kind == "input":
-            raise SimulationError("the windowed emulator needs a file without an input neuron")
+        if lay.kind == "input" or lay.weight_rec is not None:
+            raise SimulationError("the windowed emulator needs a file without an input neuron or "
+                                  "a recurrent layer (their windows depend on the steps before)")
         if static:
             a_seq = emu._synapse(k, lay, prev, graded).unsqueeze(0).expand(timesteps, b, *lay.shape)
         else:
@@ -451,7 +482,8 @@ def run_samples(emu: Emulator, x_int: np.ndarray | torch.Tensor, timesteps: int,
     x_int = torch.as_tensor(np.asarray(x_int))
     L = len(emu.net.layers)
     sched = (emu.reset_interval == timesteps + L and emu.reset_offset == 1
-             and all(lay.kind != "input" and lay.delay is None for lay in emu.net.layers))
+             and all(lay.kind != "input" and lay.delay is None and lay.weight_rec is None
+                     for lay in emu.net.layers))
     if windowed and not sched:
         windowed = False
     vs, spikes = [], [[] for _ in range(L)]

@@ -132,8 +132,9 @@ def build_streams(x: np.ndarray, cfg: dict) -> Built:
     lava-dl 0.6 cannot compile its own Input block in the simulator (no subcompiler for
     PyInputModel), so an input-neuron layer runs as the LIF (LIFReset) it is, fed netx's input
     transform weight * x + bias through a RingBuffer; netx builds the rest with skip_layers=1 and
-    the reset offsets it would have given them. Between samples every state Var (neuron u, v and
-    synapse buffers) is set to zero.
+    the reset offsets it would have given them (dense_rec layers as its RecurrentDense blocks).
+    Between samples every state Var (neuron u, v and synapse buffers, recurrent ones included) is
+    set to zero.
     """
     from lava.lib.dl.netx import hdf5
     from lava.proc.io.source import RingBuffer
@@ -167,10 +168,10 @@ def build_streams(x: np.ndarray, cfg: dict) -> Built:
         for lay in rest.layers:
             neurons.append(lay.neuron)
             states += [lay.neuron.u, lay.neuron.v]
-            syn = getattr(lay, "synapse", None)
-            for name in ("a_buff", "a_buf"):
-                if syn is not None and hasattr(syn, name):
-                    states.append(getattr(syn, name))
+            for syn in (getattr(lay, "synapse", None), getattr(lay, "synapse_rec", None)):
+                for name in ("a_buff", "a_buf"):  # synapse_rec: a RecurrentDense's own spikes
+                    if syn is not None and hasattr(syn, name):
+                        states.append(getattr(syn, name))
     return Built(src, [neu.s_out for neu in neurons], neurons[-1].v, n * P, period=P,
                  states=states)
 

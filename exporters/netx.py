@@ -3,7 +3,9 @@
 File: group `layer/<i>` per layer with `type` ('input' | 'conv' | 'flatten' | 'dense'), `shape`
 (C, H, W) or (n,), integer `weight` (conv: O, I, kh, kw in PyTorch layout; dense: O, I), `bias`,
 conv `stride/padding/dilation` (H, W) and `groups`, and `neuron/{type, iDecay, vDecay, vThMant,
-refDelay, gradedSpike}`. snn2hw adds root attributes (ignored by netx): `snn2hw` (JSON with
+refDelay, gradedSpike}`. Other tools' files may also hold 'dense_rec' layers (a dense layer with a
+recurrent `weight_rec` [n, n] from its own spikes, lava-dl's RecurrentDense), which `read_netx`
+reads. snn2hw adds root attributes (ignored by netx): `snn2hw` (JSON with
 timesteps, input scale, message bits, readout scale) so files run the same way everywhere.
 """
 
@@ -97,9 +99,10 @@ def _write_netx_to(tmp: Path, q: QuantizedNet, readout: str = "voltage") -> None
 class NetxLayer:
     """One layer as netx builds it: synapse integers exactly as Lava will use them, plus neuron."""
 
-    kind: str  # input | conv | dense
+    kind: str  # input | conv | dense (a dense_rec layer is a dense one with weight_rec)
     shape: tuple[int, ...]  # netx order reversed back to (C, H, W) or (n,)
     weight: np.ndarray | None = None  # effective integer weight (after netx's weight handling)
+    weight_rec: np.ndarray | None = None  # dense_rec: effective recurrent weight [n, n], same exp
     weight_exp: int = 0
     bias: np.ndarray | None = None  # bias_mant broadcast to `shape`
     i_decay: int = 4096
@@ -175,9 +178,9 @@ def optimize_weight_bits(weight: np.ndarray) -> tuple[np.ndarray, int, int, int]
     return weight.astype(np.int64), int(num_weight_bits), int(-scale_bits), sign_mode
 
 
-def dense_effective(weight: np.ndarray) -> tuple[np.ndarray, int]:
-    """What Lava's fixed-point Dense does to netx weights: optimize bits, clip, truncate."""
-    w, nbits, wexp, _ = optimize_weight_bits(weight)
+def lava_truncate(w: np.ndarray, nbits: int) -> np.ndarray:
+    """What Lava's fixed-point Dense does to the weights it is given: clip and truncate to nbits
+    in the sign mode of these weights (lava.utils.weightutils; each Dense decides its own)."""
     mode = 1 if (w.min() < 0 < w.max()) else (2 if w.min() >= 0 else 3)  # lava determine_sign_mode
     w = w.astype(np.int64)
     mixed, inhib = int(mode == 1), int(mode == 3)
@@ -188,7 +191,22 @@ def dense_effective(weight: np.ndarray) -> tuple[np.ndarray, int]:
     w = (w >> trunc) << trunc
     if inhib:
         w = -w
-    return w, wexp
+    return w
+
+
+def dense_effective(weight: np.ndarray) -> tuple[np.ndarray, int]:
+    """What Lava's fixed-point Dense does to netx weights: optimize bits, clip, truncate."""
+    w, nbits, wexp, _ = optimize_weight_bits(weight)
+    return lava_truncate(w, nbits), wexp
+
+
+def dense_rec_effective(weight: np.ndarray, weight_rec: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, int]:
+    """netx's create_dense(rec=True): bits optimised on [weight | weight_rec] together (one
+    exponent and bit count), then each of RecurrentDense's two Dense synapses truncates its half."""
+    n_in = weight.shape[1]
+    w, nbits, wexp, _ = optimize_weight_bits(np.hstack((weight, weight_rec)))
+    return lava_truncate(w[:, :n_in], nbits), lava_truncate(w[:, n_in:], nbits), wexp
 
 
 def netx_delays(delay: np.ndarray, wshape: tuple[int, int]) -> np.ndarray:
@@ -250,29 +268,31 @@ def _scalar_int(g, key: str, default: int, where: str) -> int:
     return int(round(float(a[0])))
 
 
+def _before(k: str) -> str:
+    """How to run what comes before layer group k (netx's num_layers)."""
+    return f"run the layers before it with --num-layers {k}" if k != "0" else \
+        "no layer before it can run"
+
+
 def _refuse(t: str, k: str, path: Path) -> SimulationError:
     """The named error for a layer type netx or the emulator cannot run."""
-    before = f"run the layers before it with --num-layers {k}" if k != "0" else         "no layer before it can run"
+    before = _before(k)
     if t in NOT_IN_NETX:
         return SimulationError(
             f"layer {k} of {path} has type {t!r}, which lava-dl netx 0.6 cannot build "
             f"(hdf5.Network raises NotImplementedError for {', '.join(NOT_IN_NETX)}); {before}, "
             "as netx's num_layers does")
-    if t == "dense_rec":
-        return SimulationError(
-            f"layer {k} of {path} is a recurrent dense layer ('dense_rec'), which snn2hw's emulator "
-            f"does not run yet; {before}")
     if t == "dense_comp":
         return SimulationError(
             f"layer {k} of {path} is a complex dense layer ('dense_comp'), which lava-dl netx 0.6 "
             f"cannot build (it calls a create_complex_dense that does not exist); {before}")
     return SimulationError(
         f"layer {k} of {path} has type {t!r}; netx (and the emulator) run only input, conv, "
-        f"flatten and dense layers; {before}")
+        f"flatten, dense and dense_rec layers; {before}")
 
 
 def read_netx(path: str | Path, num_layers: int | None = None) -> NetxFile:
-    """Parse a netx HDF5 network (input, conv, flatten, dense) into integer layers.
+    """Parse a netx HDF5 network (input, conv, flatten, dense, dense_rec) into integer layers.
 
     num_layers: parse only the first num_layers hdf5 layer groups, as netx's
     `hdf5.Network(num_layers=...)` builds only those (so a file whose later layers netx or the
@@ -333,19 +353,32 @@ def read_netx(path: str | Path, num_layers: int | None = None) -> NetxFile:
                         padding=_pair(g["padding"][()]), dilation=_pair(g["dilation"][()]),
                         groups=int(np.ravel(g["groups"][()])[0]), in_shape=shape, **_neuron_from(g)))
                     shape = s
-                elif t == "dense":
+                elif t in ("dense", "dense_rec"):
                     n = int(np.prod(g["shape"][()]))
                     w = np.asarray(g["weight"][()]).astype(np.int64)
+                    w_rec = None
+                    if t == "dense_rec":
+                        if "delay" in g:
+                            raise SimulationError(
+                                f"layer {k} of {path} is a recurrent dense layer with a 'delay': "
+                                "lava-dl netx 0.6 builds its delayed RecurrentDense without the "
+                                "weight exponent and with the feed-forward delays on the "
+                                f"recurrent weights, so neither runs it as written; {_before(k)}")
+                        w_rec = np.asarray(g["weight_rec"][()]).astype(np.int64)
+                        w_rec = w_rec.reshape(n, -1) if w.ndim == 1 else w_rec
                     if w.ndim == 1:
                         w = w.reshape(n, -1)
-                    w_eff, wexp = dense_effective(w)
+                    if w_rec is None:
+                        w_eff, wexp = dense_effective(w)
+                    else:
+                        w_eff, w_rec, wexp = dense_rec_effective(w, w_rec)
                     b = _get(g, "bias")
                     neuron = _neuron_from(g) if "neuron" in g else \
                         {"i_decay": 0, "v_decay": 4096, "vth": (1 << 17)}
                     delay = netx_delays(np.asarray(g["delay"][()]), w.shape) \
                         if "delay" in g else None
                     layers.append(NetxLayer(
-                        "dense", (n,), weight=w_eff, weight_exp=wexp,
+                        "dense", (n,), weight=w_eff, weight_rec=w_rec, weight_exp=wexp,
                         bias=np.zeros(n, np.int64) if b is None else np.asarray(b, np.int64).reshape(n),
                         flatten_before=flatten, in_shape=shape, delay=delay, **neuron))
                     flatten = False

@@ -124,7 +124,8 @@ def layer_names(net) -> list[str]:
     names = net.info.get("layer_names")
     if names and len(names) == len(net.layers):
         return list(names)
-    return [f"{k}:{lay.kind}" for k, lay in enumerate(net.layers)]
+    return [f"{k}:{'dense_rec' if lay.weight_rec is not None else lay.kind}"
+            for k, lay in enumerate(net.layers)]
 
 
 def schedule(net, reset_interval: int | None, reset_offset: int | None) -> tuple[int | None, int]:
