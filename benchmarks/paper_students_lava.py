@@ -4,11 +4,11 @@
 
 Each student (vgg11, vgg16, vgg11-sastc, vgg11-kdsnn, resnet19-tet, resnet18-sastc: the four
 papers' networks) replaces the student of a short digits run (8x8 input, T = 4, random weights
-and BN statistics), then goes through what `snn2hw export`, `simulate --compare` and `profile` do:
+and BN statistics, BN biases raised so that every layer fires), then goes through what `snn2hw export`, `simulate --compare` and `profile` do:
 export time, emulator time on 10 samples, Lava on the samples `simulate` runs by default with Lava
 (exporters/lava_budget.py; --samples overrides), identical spike trains on every layer or
-population, readout voltages equal, silent layers (1x1 maps at digits size stay silent deep in
-the VGGs, so agreement there is trivial and named). Prints a table and writes
+population, readout voltages equal, spikes per layer and the silent ones (agreement on a silent
+layer is trivial, so they are named). Prints a table and writes
 benchmarks/results/paper_students_lava.json.
 """
 
@@ -30,12 +30,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "exporters"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+# resnet18-sastc is TET's ResNet-19 under SASTC's name (same network, same numbers)
 ARCHS = ("vgg11", "vgg16", "vgg11-sastc", "vgg11-kdsnn", "resnet19-tet", "resnet18-sastc")
 OUT = ROOT / "benchmarks" / "results" / "paper_students_lava.json"
 
 
 def student_run(base: Path, arch: str, runs: Path) -> Path:
-    """A copy of the digits run `base` whose student is `arch` with random weights and BN stats."""
+    """A copy of the digits run `base` whose student is `arch` with random weights and BN stats,
+    BN biases + 0.5 and linear weights x 3 so that every spiking layer fires."""
     from graph_helpers import randomize_bn
 
     from snn2hw.models.registry import ModelSpec, build_model
@@ -49,6 +51,12 @@ def student_run(base: Path, arch: str, runs: Path) -> Path:
     torch.manual_seed(0)
     model = build_model(ModelSpec.from_dict(ck["model"])).eval()
     randomize_bn(model)
+    with torch.no_grad():  # make every layer fire at digits size (else vgg11 layers 3-8 are silent)
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.bias.add_(0.5)
+            elif isinstance(m, torch.nn.Linear):
+                m.weight.mul_(3.0)
     ck["state_dict"] = model.state_dict()
     save_checkpoint(run / "student.pt", ck)
     return run
@@ -57,7 +65,7 @@ def student_run(base: Path, arch: str, runs: Path) -> Path:
 def bench_arch(run: Path, samples: int | None, timeout_s: float) -> dict:
     from export_loihi_graph import _agree_summary
 
-    from exporters.lava_budget import default_samples, synapse_steps
+    from exporters.lava_budget import default_samples, weight_count, weight_steps
     from exporters.pipeline import export, simulate
     from snn2hw.api import profile
 
@@ -77,11 +85,13 @@ def bench_arch(run: Path, samples: int | None, timeout_s: float) -> dict:
     prof_s = time.perf_counter() - t0
     return {"format": "graph" if (out / "model.graph.h5").is_file() else "netx",
             "synapses": r.summary.get("synapses"), "latency_steps": r.summary.get("latency_steps"),
-            "synapse_steps_per_sample": synapse_steps(out), "export_s": export_s,
+            "weights": weight_count(next(p for p in out.iterdir() if p.suffix in (".net", ".h5"))),
+            "weight_steps_per_sample": weight_steps(out), "export_s": export_s,
             "emulator_10_samples_s": emu_s, "emulator_steps_per_s": emu["emulator"]["steps_per_s"],
             "agreement_samples": cmp["samples"], "agreement": cmp["agreement"],
             **_agree_summary(cmp["agreement"]), "readout_voltages_equal": cmp["readout_equal"],
             "lava_s": cmp["lava"]["seconds"], "lava_steps_per_s": cmp["lava"]["steps_per_s"],
+            "lava_weight_steps_per_s": (weight_steps(out) or 0) / cmp["lava"]["seconds"],
             "simulate_compare_s": cmp_s, "profile_export_4_samples_s": prof_s}
 
 
@@ -106,7 +116,8 @@ def main() -> None:
                    "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
                    "load_average_at_end": os.getloadavg(), "torch": torch.__version__,
                    "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-                   "input": "digits 1x8x8, T = 4, random weights + random BN statistics",
+                   "input": "digits 1x8x8, T = 4, random weights + random BN statistics, BN bias + 0.5, "
+                            "linear weights x 3",
                    "results": results}
         tmp = OUT.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(payload, indent=2))
