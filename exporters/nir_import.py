@@ -252,6 +252,19 @@ def _leak_bias(lay: LoihiLayer, drive, name: str) -> np.ndarray:
     return lay.bias + d / lay.gain
 
 
+def fold_scale(name: str, node, syn) -> None:
+    """Fold a NIR Scale node into the weights and bias of the synapse before it (in place): one
+    factor per output neuron for dense, one per layer for conv (else a named error)."""
+    sc = np.asarray(node.scale, np.float64).ravel()
+    if sc.size > 1 and not np.allclose(sc, sc[0]) and syn.kind == "conv":
+        raise ExportError(f"NIR node {name!r} (Scale): per-neuron scales after a conv "
+                          "cannot be folded; use one scale per layer")
+    sc = sc if (sc.size > 1 and syn.kind == "dense") else sc[:1]
+    syn.weight = syn.weight * sc.reshape(-1, *([1] * (syn.weight.ndim - 1)))
+    syn.bias = syn.bias * sc
+    syn.sources.append(name)
+
+
 def lower_foreign(graph, dt: float, discretization: str = "euler") -> tuple[list[LoihiLayer], str]:
     """A NIR chain -> Loihi layers, and the readout: 'spikes' (last layer spiking) or 'voltage'."""
     if discretization not in DISCRETIZATIONS:
@@ -296,14 +309,7 @@ def lower_foreign(graph, dt: float, discretization: str = "euler") -> tuple[list
             if pending is None:
                 raise ExportError(f"NIR node {name!r} (Scale) must follow a Conv2d/Affine/Linear "
                                   "node to be folded into its weights")
-            s = np.asarray(node.scale, np.float64).ravel()
-            if s.size > 1 and not np.allclose(s, s[0]) and pending.kind == "conv":
-                raise ExportError(f"NIR node {name!r} (Scale): per-neuron scales after a conv "
-                                  "cannot be folded; use one scale per layer")
-            s = s if (s.size > 1 and pending.kind == "dense") else s[:1]
-            pending.weight = pending.weight * s.reshape(-1, *([1] * (pending.weight.ndim - 1)))
-            pending.bias = pending.bias * s
-            pending.sources.append(name)
+            fold_scale(name, node, pending)
             continue
         if pending is not None:
             if k == "Output":

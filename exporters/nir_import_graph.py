@@ -36,6 +36,7 @@ from exporters.nir_import import (
     _conv_layer,
     _dense_layer,
     _leak_bias,
+    fold_scale,
     graph_dt,
     in_shape_of,
     neuron_mapping,
@@ -181,14 +182,7 @@ def lower_foreign_graph(graph, dt: float, discretization: str = "euler"
             out = []
             for s in protos:
                 s = copy.deepcopy(s)
-                sc = np.asarray(node.scale, np.float64).ravel()
-                if sc.size > 1 and not np.allclose(sc, sc[0]) and s.kind == "conv":
-                    raise ExportError(f"NIR node {name!r} (Scale): per-neuron scales after a conv "
-                                      "cannot be folded; use one scale per layer")
-                sc = sc if (sc.size > 1 and s.kind == "dense") else sc[:1]
-                s.weight = s.weight * sc.reshape(-1, *([1] * (s.weight.ndim - 1)))
-                s.bias = s.bias * sc
-                s.sources.append(name)
+                fold_scale(name, node, s)
                 out.append(s)
             val[name] = out
             continue

@@ -48,7 +48,7 @@ def profile_imported(export_dir: Path, q: dict, x_int: np.ndarray, cost_tables=(
     from exporters.emulator import Emulator, run_samples
     from exporters.graph_file import GRAPH_FILE
     from exporters.netx import read_netx
-    from profilers.energy import resolve_tables, snn_energy
+    from profilers.energy import resolve_tables
 
     if (Path(export_dir) / GRAPH_FILE).is_file():
         return profile_imported_graph(Path(export_dir), q, x_int, cost_tables)
@@ -71,21 +71,33 @@ def profile_imported(export_dir: Path, q: dict, x_int: np.ndarray, cost_tables=(
         else:
             counts = torch.as_tensor(prev, dtype=torch.float64).sum(1)  # [T, *in_shape]
             ops = {"synops": float((counts * fan).sum()) / n, "macs": 0.0}
-        neurons = int(np.prod(lay.shape))
-        s = float(rec.sum()) / n
         name = (q.get("layers") or [{}] * len(net.layers))[k].get("name", str(k))
-        row = {"layer": name, "kind": lay.kind, "neurons": neurons, **ops,
-               "neuron_updates": float(neurons * T), "active_updates": float(neurons * T),
-               "spikes": s, "firing_rate": s / (neurons * T)}
-        row["energy_j"] = {t.name: 1e-12 * snn_energy(row, t).total_pj for t in tables}
-        rows.append(row)
+        rows.append(_row(name, lay.kind, lay.shape, ops, float(rec.sum()) / n, T, tables))
         prev = rec
+    return _report(export_dir, q, rows, n, T, tables,
+                   f"bit-exact Loihi emulator on {export_dir / 'model.net'}", t0)
+
+
+def _row(name: str, kind: str, shape, ops: dict, spikes: float, T: int, tables) -> dict[str, Any]:
+    """One layer's (population's) report row: counts per sample and energy per cost table."""
+    from profilers.energy import snn_energy
+
+    neurons = int(np.prod(shape))
+    row = {"layer": name, "kind": kind, "neurons": neurons, **ops,
+           "neuron_updates": float(neurons * T), "active_updates": float(neurons * T),
+           "spikes": spikes, "firing_rate": spikes / (neurons * T)}
+    row["energy_j"] = {t.name: 1e-12 * snn_energy(row, t).total_pj for t in tables}
+    return row
+
+
+def _report(export_dir: Path, q: dict, rows: list, n: int, T: int, tables, source: str,
+            t0: float) -> dict[str, Any]:
+    """The report dict around the rows: totals, cost tables, where the activity came from."""
     totals = {key: sum(r[key] for r in rows) for key in
               ("synops", "macs", "neuron_updates", "spikes", "neurons")}
     totals["energy_j"] = {t.name: sum(r["energy_j"][t.name] for r in rows) for t in tables}
     return {"format": FORMAT, "export_dir": str(export_dir), "nir_file": q.get("nir_file"),
-            "samples": n, "timesteps": T, "dt": q.get("dt"),
-            "activity_source": f"bit-exact Loihi emulator on {export_dir / 'model.net'}",
+            "samples": n, "timesteps": T, "dt": q.get("dt"), "activity_source": source,
             "layers": rows, "totals": totals,
             "cost_tables": [t.to_dict() for t in tables], "notes": NOTE,
             "time_s": time.perf_counter() - t0}
@@ -98,7 +110,7 @@ def profile_imported_graph(export_dir: Path, q: dict, x_int: np.ndarray, cost_ta
     from exporters.checks import check_inputs
     from exporters.emulator_graph import GraphEmulator, run_samples
     from exporters.graph_file import GRAPH_FILE, read_graph
-    from profilers.energy import resolve_tables, snn_energy
+    from profilers.energy import resolve_tables
 
     t0 = time.perf_counter()
     g = read_graph(export_dir / GRAPH_FILE)
@@ -122,22 +134,10 @@ def profile_imported_graph(export_dir: Path, q: dict, x_int: np.ndarray, cost_ta
             else:
                 counts = torch.as_tensor(spikes[qs.syn.src], dtype=torch.float64).sum(1)
                 ops["synops"] += float((counts * fan).sum()) / n
-        neurons = int(np.prod(qp.pop.shape))
-        s = float(spikes[name].sum()) / n
-        row = {"layer": name, "kind": qp.pop.neuron, "neurons": neurons, **ops,
-               "neuron_updates": float(neurons * T), "active_updates": float(neurons * T),
-               "spikes": s, "firing_rate": s / (neurons * T)}
-        row["energy_j"] = {t.name: 1e-12 * snn_energy(row, t).total_pj for t in tables}
-        rows.append(row)
-    totals = {key: sum(r[key] for r in rows) for key in
-              ("synops", "macs", "neuron_updates", "spikes", "neurons")}
-    totals["energy_j"] = {t.name: sum(r["energy_j"][t.name] for r in rows) for t in tables}
-    return {"format": FORMAT, "export_dir": str(export_dir), "nir_file": q.get("nir_file"),
-            "samples": n, "timesteps": T, "dt": q.get("dt"),
-            "activity_source": f"bit-exact Loihi graph emulator on {export_dir / GRAPH_FILE}",
-            "layers": rows, "totals": totals,
-            "cost_tables": [t.to_dict() for t in tables], "notes": NOTE,
-            "time_s": time.perf_counter() - t0}
+        rows.append(_row(name, qp.pop.neuron, qp.pop.shape, ops, float(spikes[name].sum()) / n,
+                         T, tables))
+    return _report(export_dir, q, rows, n, T, tables,
+                   f"bit-exact Loihi graph emulator on {export_dir / GRAPH_FILE}", t0)
 
 
 def markdown(r: dict[str, Any]) -> str:
