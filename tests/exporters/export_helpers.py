@@ -65,3 +65,27 @@ def write_netx_file(path, layers) -> None:
 def cuba(i_decay=4096, v_decay=0, vth=10):
     return {"type": "CUBA", "iDecay": i_decay, "vDecay": v_decay, "vThMant": vth,
             "refDelay": 1, "gradedSpike": False}
+
+
+def emulator_equals_lava(path, x, *, num_layers=None, reset=(None, 0), bits=0, period=None):
+    """Assert: the emulator and Lava give the same spikes on every layer and step, and the same
+    last-layer voltages, for streams x [N, S, *in] through the netx file at path (each sample
+    `period` steps, default input steps + layers + delays); every layer must fire."""
+    import numpy as np
+
+    from exporters.emulator import Emulator, run_streams
+    from exporters.lava import run_lava_streams
+    from exporters.netx import read_netx
+    from exporters.netx_streams import default_period
+
+    net = read_netx(path, num_layers=num_layers)
+    P = period or default_period(net, x.shape[1])
+    e = run_streams(Emulator(net, reset_interval=reset[0] or 0, reset_offset=reset[1],
+                             input_message_bits=bits), x, P)
+    lr = run_lava_streams(path, x, period=P, reset_interval=reset[0], reset_offset=reset[1],
+                          num_layers=num_layers, input_message_bits=bits, timeout_s=300)
+    assert len(lr.spikes) == len(e.spikes)
+    for k, (a, b) in enumerate(zip(e.spikes, lr.spikes)):
+        assert np.array_equal(a.numpy(), b), f"layer {k}: {np.argwhere(a.numpy() != b)[:3]}"
+        assert b.sum() > 0, f"layer {k} silent: the test would prove nothing"
+    assert np.array_equal(e.v_last.numpy(), lr.v)

@@ -31,6 +31,30 @@ def _both(q, tmp_path, x, pipelined=False):
     return v, sp, lr
 
 
+def _with_extra_conv(src: str, dst: str, shape, *, stride: int, seed: int, offset: float):
+    """tiny_resnet's graph plus one 3x3 conv (weights U(0, 1) - offset) from src straight into
+    dst, quantized: a synapse that needs a branch delay of depth(dst) - depth(src) - 1."""
+    import nir
+    import torch
+
+    g = student_to_nir_graph(tiny_resnet(PRESETS["idsnn"]))
+    w = torch.rand(shape, generator=torch.Generator().manual_seed(seed)) - offset
+    nodes = {**g.nodes, "extra": nir.Conv2d(input_shape=(8, 8), weight=w.numpy(), stride=stride,
+                                            padding=1, dilation=1, groups=1,
+                                            bias=np.zeros(shape[0]))}
+    g = nir.NIRGraph(nodes=nodes, edges=[*g.edges, (src, "extra"), ("extra", dst)])
+    return quantize_graph(g, input_scale=16.0)
+
+
+def _assert_agree(v, sp, lr):
+    """Lava equals the emulator on every population and the readout; the spiking ones fire
+    (an all-silent net would agree trivially)."""
+    for name, s in sp.items():
+        assert np.array_equal(lr.spikes[name], s), f"{name}: {np.argwhere(lr.spikes[name] != s)[:3]}"
+    assert np.array_equal(lr.v_readout, v)
+    assert all(s.sum() > 0 for name, s in sp.items() if name != "readout")
+
+
 @pytest.mark.parametrize("preset,pipelined", [("idsnn", False), ("kdsnn", True)])
 def test_tiny_residual_net_lava_equals_emulator(preset, pipelined, tmp_path):
     """Identity shortcut (delay 1) + stride-2 1x1-conv shortcut (delay 1), LIF or IF neurons;
@@ -59,10 +83,7 @@ def test_tiny_residual_net_on_event_frames_lava_equals_emulator(tmp_path):
     q = quantize_graph(student_to_nir_graph(tiny_resnet(PRESETS["idsnn"])), input_scale=16.0)
     x = np.random.default_rng(1).integers(0, 17, (2, q.timesteps, 1, 8, 8))
     v, sp, lr = _both(q, tmp_path, x)
-    for name, s in sp.items():
-        assert np.array_equal(lr.spikes[name], s), f"{name}: {np.argwhere(lr.spikes[name] != s)[:3]}"
-    assert np.array_equal(lr.v_readout, v)
-    assert all(s.sum() > 0 for name, s in sp.items() if name != "readout")
+    _assert_agree(v, sp, lr)
     v0, sp0 = run_samples(GraphEmulator(q), x[:, 0])
     assert any(not np.array_equal(sp0[k], sp[k]) for k in sp)
 
@@ -94,27 +115,16 @@ def test_relay_chain_for_a_delay_of_three_steps_lava_equals_emulator(tmp_path):
     matters (the same synapse at delay 1 gives other spikes)."""
     import dataclasses
 
-    import nir
     import torch
 
     from exporters.emulator_graph import run_steps, valid_window
 
-    g = student_to_nir_graph(tiny_resnet(PRESETS["idsnn"]))
-    w = torch.Generator().manual_seed(5)
-    nodes = dict(g.nodes)
-    nodes["extra"] = nir.Conv2d(input_shape=(8, 8), weight=(torch.rand((6, 4, 3, 3), generator=w)
-                                                            - 0.3).numpy(),
-                                stride=2, padding=1, dilation=1, groups=1, bias=np.zeros(6))
-    g = nir.NIRGraph(nodes=nodes, edges=[*g.edges, ("sn1", "extra"), ("extra", "layer2.0.sn2")])
-    q = quantize_graph(g, input_scale=16.0)
+    q = _with_extra_conv("sn1", "layer2.0.sn2", (6, 4, 3, 3), stride=2, seed=5, offset=0.3)
     (k,) = [i for i, s in enumerate(q.synapses) if (s.syn.src, s.syn.dst) == ("sn1", "layer2.0.sn2")]
     assert q.synapses[k].syn.delay == 3
     x = np.random.default_rng(2).integers(0, 17, (2, 1, 8, 8))
     v, sp, lr = _both(q, tmp_path, x)
-    for name, s in sp.items():
-        assert np.array_equal(lr.spikes[name], s), f"{name}: {np.argwhere(lr.spikes[name] != s)[:3]}"
-    assert np.array_equal(lr.v_readout, v)
-    assert all(s.sum() > 0 for name, s in sp.items() if name != "readout")
+    _assert_agree(v, sp, lr)
     emu = GraphEmulator(q)
     _, rec = run_steps(emu, torch.as_tensor(x))
     ref = {n: r.numpy() for n, r in valid_window(q, rec).items()}
@@ -130,24 +140,10 @@ def test_delayed_synapse_from_the_graded_input_lava_equals_emulator(frames, tmp_
     """A conv straight from the input into layer1.0.sn1 (depth 2) waits one step: Lava feeds it
     from a copy of the input source shifted by one step (relays carry binary spikes, the input is
     graded); static samples and event frames both agree with the emulator spike for spike."""
-    import nir
-    import torch
-
-    g = student_to_nir_graph(tiny_resnet(PRESETS["idsnn"]))
-    w = torch.Generator().manual_seed(7)
-    nodes = dict(g.nodes)
-    nodes["skip_in"] = nir.Conv2d(input_shape=(8, 8), weight=(torch.rand((4, 1, 3, 3), generator=w)
-                                                              - 0.4).numpy(),
-                                  stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(4))
-    g = nir.NIRGraph(nodes=nodes, edges=[*g.edges, ("input", "skip_in"),
-                                         ("skip_in", "layer1.0.sn1")])
-    q = quantize_graph(g, input_scale=16.0)
+    q = _with_extra_conv("input", "layer1.0.sn1", (4, 1, 3, 3), stride=1, seed=7, offset=0.4)
     (s,) = [s for s in q.synapses if (s.syn.src, s.syn.dst) == ("input", "layer1.0.sn1")]
     assert s.syn.delay == 1
     rng = np.random.default_rng(4)
     x = rng.integers(0, 17, (2, q.timesteps, 1, 8, 8) if frames else (2, 1, 8, 8))
     v, sp, lr = _both(q, tmp_path, x)
-    for name, s in sp.items():
-        assert np.array_equal(lr.spikes[name], s), f"{name}: {np.argwhere(lr.spikes[name] != s)[:3]}"
-    assert np.array_equal(lr.v_readout, v)
-    assert all(s.sum() > 0 for name, s in sp.items() if name != "readout")
+    _assert_agree(v, sp, lr)

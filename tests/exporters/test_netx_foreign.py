@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from export_helpers import emulator_equals_lava
 
 from exporters.emulator import Emulator, run_streams
 from exporters.errors import SimulationError
@@ -200,34 +201,17 @@ def test_cli_runs_a_slayer_file_with_num_layers_streams_and_events(cli, tmp_path
 
 # ---- emulator == Lava, spike for spike, on every layer and step ---------------------------------
 
-def _vs_lava(path, x, *, num_layers=None, reset=(None, 0), bits=0):
-    from exporters.lava import run_lava_streams
-    from exporters.netx_streams import default_period
-
-    net = read_netx(path, num_layers=num_layers)
-    P = default_period(net, x.shape[1])
-    e = run_streams(Emulator(net, reset_interval=reset[0] or 0, reset_offset=reset[1],
-                             input_message_bits=bits), x, P)
-    lr = run_lava_streams(path, x, period=P, reset_interval=reset[0], reset_offset=reset[1],
-                          num_layers=num_layers, input_message_bits=bits, timeout_s=300)
-    assert len(lr.spikes) == len(e.spikes)
-    for k, (a, b) in enumerate(zip(e.spikes, lr.spikes)):
-        assert np.array_equal(a.numpy(), b), f"layer {k}: {np.argwhere(a.numpy() != b)[:3]}"
-        assert b.sum() > 0, f"layer {k} silent: the test would prove nothing"
-    assert np.array_equal(e.v_last.numpy(), lr.v)
-
-
 @pytest.mark.lava
 @needs_lava
 @pytest.mark.parametrize("reset", [(None, 0), (7, 2)], ids=["no-reset", "reset"])
 def test_input_bias_and_streams_match_lava(reset):
-    _vs_lava(INPUT_CONV, _spikes((2, 6, 6), 3, 8, 7), num_layers=4, reset=reset)
+    emulator_equals_lava(INPUT_CONV, _spikes((2, 6, 6), 3, 8, 7), num_layers=4, reset=reset)
 
 
 @pytest.mark.lava
 @needs_lava
 def test_slayer_delay_file_matches_lava_without_reset():
-    _vs_lava(DELAY, _spikes((12,), 3, 10, 8, 0.5))
+    emulator_equals_lava(DELAY, _spikes((12,), 3, 10, 8, 0.5))
 
 
 @pytest.mark.lava
@@ -259,10 +243,10 @@ def _oxford_drive(n: int, steps: int, seed: int) -> np.ndarray:
 @pytest.mark.lava
 @needs_lava
 def test_lava_dl_tiny_file_matches_lava():
-    _vs_lava(LAVA_DL / "tiny.net", _spikes((3, 16, 16), 2, 12, 11, 0.3))
+    emulator_equals_lava(LAVA_DL / "tiny.net", _spikes((3, 16, 16), 2, 12, 11, 0.3))
 
 
 @pytest.mark.lava
 @needs_lava
 def test_lava_dl_oxford_tutorial_network_matches_lava():
-    _vs_lava(LAVA_DL / "oxford.net", _oxford_drive(2, 40, 11))
+    emulator_equals_lava(LAVA_DL / "oxford.net", _oxford_drive(2, 40, 11))
