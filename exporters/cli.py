@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
     def simulate(
         path: Path | None = typer.Argument(None, help="Export directory or a .net file (default: the latest run's export/)."),
         backend: str = typer.Option("emulator", "--backend", help="emulator (bit-exact PyTorch) or lava (Lava fixed_pt, slow)."),
-        samples: int | None = typer.Option(None, "--samples", help="Number of test samples (default 100; with Lava, as many as run in ~2-3 min, at least 1)."),
+        samples: int | None = typer.Option(None, "--samples", help="Number of test samples (default 100; with Lava, as many as fit 2.25e8 weight-steps, a few minutes, at least 1)."),
         compare: bool = typer.Option(False, "--compare", help="Run float student, emulator and Lava; report per-layer spike agreement."),
         device: str = typer.Option("cpu", "--device", help="Emulator device: cpu or cuda."),
         timeout: float = typer.Option(600.0, "--timeout", help="Seconds before a Lava run is stopped."),
